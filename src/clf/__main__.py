@@ -1,0 +1,5 @@
+"""``python -m clf`` is the same as the ``clf`` command."""
+
+from clf.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,59 @@
+"""The ``clf`` command: ``clf <subcommand> [args]``.
+
+Subcommands live in ``clf.commands.<name>`` and are imported only when used, so that quick
+ones (``clf status``) do not pay for importing torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+from clf import __version__
+from clf.errors import USAGE_EXIT, ClfError, one_line
+
+COMMANDS: dict[str, str] = {
+    "train": "train (or resume) one run on this machine",
+}
+
+
+def usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = [f"usage: clf <command> [args]   (clf {__version__})", "", "commands:"]
+    lines += [f"  {name:<{width}}  {text}" for name, text in COMMANDS.items()]
+    lines += ["", "`clf <command> --help` describes one command."]
+    return "\n".join(lines)
+
+
+def setup_logging(level: int = logging.INFO) -> None:
+    logging.basicConfig(level=level, format="[%(asctime)s] %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S", stream=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    if argv[0] == "--version":
+        print(__version__)
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"clf: error: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
+        return USAGE_EXIT
+    setup_logging()
+    try:
+        module = importlib.import_module(f"clf.commands.{name.replace('-', '_')}")
+        return int(module.main(rest) or 0)
+    except ClfError as exc:
+        print(f"clf {name}: error: {one_line(exc)}", file=sys.stderr)
+        return USAGE_EXIT
+    except KeyboardInterrupt:
+        print(f"clf {name}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

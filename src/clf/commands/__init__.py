@@ -1,0 +1,1 @@
+"""One module per ``clf`` subcommand, each with ``main(argv) -> exit status``."""

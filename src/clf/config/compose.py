@@ -1,0 +1,79 @@
+"""Compose the config tree in ``conf/`` with Hydra overrides and validate it.
+
+Uses Hydra's compose API (not ``@hydra.main``) so that each ``clf`` subcommand controls its
+own output directory, logging and error messages.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from hydra import compose as hydra_compose
+from hydra import initialize_config_dir
+from hydra.core.config_store import ConfigStore
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig, OmegaConf
+
+from clf.config.schema import Config
+from clf.config.validate import validate
+from clf.errors import ClfError, one_line
+
+_REGISTERED = False
+
+
+def config_dir() -> Path:
+    """``$CLF_CONF_DIR``, else the ``conf/`` directory of the checkout this package lives in."""
+    env = os.environ.get("CLF_CONF_DIR")
+    candidates = [Path(env)] if env else []
+    here = Path(__file__).resolve()
+    candidates += [here.parents[1] / "conf", here.parents[3] / "conf"]
+    for candidate in candidates:
+        if (candidate / "config.yaml").is_file():
+            return candidate
+    raise ClfError(f"cannot find the config tree (conf/config.yaml); looked in {', '.join(map(str, candidates))}")
+
+
+def _register_schema() -> None:
+    global _REGISTERED
+    if not _REGISTERED:
+        ConfigStore.instance().store(name="base_config", node=Config)
+        _REGISTERED = True
+
+
+def compose(overrides: list[str] | tuple[str, ...] = (), config_name: str = "config") -> DictConfig:
+    """Compose ``conf/<config_name>.yaml`` with Hydra ``overrides``; raise ClfError if invalid."""
+    _register_schema()
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3", job_name="clf"):
+            cfg = hydra_compose(config_name=config_name, overrides=list(overrides))
+    except ClfError:
+        raise
+    except Exception as exc:  # Hydra and OmegaConf raise many types; all mean "bad config"
+        raise ClfError(f"bad config or override: {one_line(exc, first_lines=True)}") from None
+    finally:
+        GlobalHydra.instance().clear()
+    OmegaConf.set_struct(cfg, True)
+    validate(cfg)
+    return cfg
+
+
+def to_container(cfg: DictConfig) -> dict[str, Any]:
+    """Plain, resolved dict (for JSON files)."""
+    return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)  # type: ignore[return-value]
+
+
+def to_yaml(cfg: DictConfig) -> str:
+    return OmegaConf.to_yaml(cfg, resolve=True)
+
+
+def from_yaml(text: str) -> DictConfig:
+    """Rebuild a validated config from YAML text (as stored in checkpoints and run dirs)."""
+    try:
+        cfg = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.create(text))
+    except Exception as exc:
+        raise ClfError(f"stored config is not valid: {one_line(exc, first_lines=True)}") from None
+    OmegaConf.set_struct(cfg, True)
+    return cfg  # type: ignore[return-value]

@@ -1,0 +1,153 @@
+"""Typed schema of the config tree in ``conf/``: one dataclass per config group.
+
+Hydra merges the YAML files onto these dataclasses, so an unknown key or a value of the
+wrong type is rejected before any work starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from omegaconf import MISSING
+
+
+@dataclass
+class TokenizerConfig:
+    """The homework's ``RegexpTokenizer(r'\\w+')`` by default (case kept)."""
+
+    pattern: str = r"\w+"
+    lowercase: bool = False
+    strip_html: bool = False
+
+
+@dataclass
+class DataConfig:
+    """Where the documents come from (``source``: demo, csv or imdb) and how they are read."""
+
+    source: str = MISSING
+    dir: Optional[str] = None
+    train: Optional[str] = None
+    dev: Optional[str] = None
+    test: Optional[str] = None
+    unlabeled: Optional[str] = None
+    id_column: str = "inst_id"
+    text_column: str = "text"
+    label_column: str = "label"
+    encoding: str = "utf-8"
+    # keep only the first N training documents (learning curves); null keeps all
+    train_limit: Optional[int] = None
+    # demo corpus: fractions of the labelled tweets held out for dev and test
+    dev_fraction: float = 0.1
+    test_fraction: float = 0.1
+    split_seed: int = 630
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    # vocabulary built from the training text when no embeddings bring one
+    min_count: int = 2
+    max_size: Optional[int] = None
+    # token-id cache; null: $CLF_CACHE_DIR or ~/.cache/clf
+    cache_dir: Optional[str] = None
+
+
+@dataclass
+class EmbeddingsConfig:
+    """Initial word vectors: ``random`` or the homework's ``word2vec`` artifacts in ``dir``."""
+
+    kind: str = "random"
+    dir: Optional[str] = None
+    dim: int = 50
+    freeze: bool = False
+
+
+@dataclass
+class ModelConfig:
+    """The DocumentAttentionClassifier and its optional extras."""
+
+    num_heads: int = 4
+    head_init: float = 0.5
+    hidden_layers: int = 0
+    hidden_size: int = 128
+    dropout: float = 0.1
+    positional: bool = False
+    max_len: int = 512
+    max_tokens: Optional[int] = None
+
+
+@dataclass
+class OptimConfig:
+    """AdamW, gradient clipping and the learning-rate schedule."""
+
+    lr: float = 2e-3
+    weight_decay: float = 0.01
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    # lazy: AdamW on the embedding rows a batch touches; dense: torch.optim.AdamW on all rows
+    embedding_update: str = "lazy"
+    grad_clip: Optional[float] = 1.0
+    schedule: str = "none"
+    warmup_steps: int = 0
+    plateau_factor: float = 0.5
+    plateau_patience: int = 2
+
+
+@dataclass
+class TrainConfig:
+    """Batching, length of training, evaluation, logging and checkpoint cadence."""
+
+    batch_size: int = 64
+    epochs: int = 2
+    max_steps: Optional[int] = None
+    # documents are sorted by length inside windows of this many batches
+    bucket_batches: int = 50
+    eval_batch_tokens: int = 262144
+    log_every: int = 500
+    eval_every: int = 5000
+    checkpoint_every: int = 1000
+    checkpoint_seconds: float = 300.0
+    early_stopping_patience: Optional[int] = None
+    progress: str = "auto"
+    num_threads: Optional[int] = None
+
+
+@dataclass
+class ClusterConfig:
+    """Where ``clf submit`` runs jobs; ``local`` needs no Slurm."""
+
+    name: str = "local"
+    executor: str = "local"
+    partition: Optional[str] = None
+    account: Optional[str] = None
+    account_required: bool = False
+    qos: Optional[str] = None
+    gpus_per_node: int = 0
+    gres: Optional[str] = None
+    cpus_per_task: int = 2
+    mem_gb: float = 8.0
+    timeout_min: int = 60
+    nodes: int = 1
+    tasks_per_node: int = 1
+    array_parallelism: int = 2
+    signal_delay_s: int = 120
+    max_num_timeout: int = 3
+    max_num_preempt: int = 3
+    setup: list[str] = field(default_factory=list)
+    additional_parameters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Config:
+    """Everything one training run needs."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    embeddings: EmbeddingsConfig = field(default_factory=EmbeddingsConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "fp32"
+    run_dir: Optional[str] = None
+    sweep_dir: Optional[str] = None
+    name: str = "clf"

@@ -1,0 +1,74 @@
+"""Checks the schema's types cannot express: allowed choices, ranges, required paths."""
+
+from __future__ import annotations
+
+import re
+
+from omegaconf import DictConfig
+
+from clf.errors import ClfError
+
+CHOICES = {
+    "data.source": ("demo", "csv", "imdb"),
+    "embeddings.kind": ("random", "word2vec"),
+    "optim.embedding_update": ("lazy", "dense"),
+    "optim.schedule": ("none", "linear", "cosine", "plateau"),
+    "precision": ("fp32", "bf16"),
+    "train.progress": ("auto", "bar", "log", "none"),
+}
+POSITIVE = (
+    "embeddings.dim", "model.num_heads", "model.hidden_size", "model.max_len", "model.max_tokens",
+    "train.batch_size", "train.bucket_batches", "train.eval_batch_tokens", "train.log_every",
+    "train.eval_every", "train.checkpoint_every", "train.max_steps", "train.early_stopping_patience",
+    "train.num_threads", "data.min_count", "data.max_size", "data.train_limit",
+)
+NON_NEGATIVE = (
+    "model.hidden_layers", "train.epochs", "optim.weight_decay", "optim.warmup_steps",
+    "train.checkpoint_seconds", "optim.plateau_patience",
+)
+
+
+def _get(cfg: DictConfig, dotted: str):
+    node = cfg
+    for part in dotted.split("."):
+        node = node[part]
+    return node
+
+
+def validate(cfg: DictConfig) -> None:
+    """Raise ClfError naming the first offending key."""
+    for key, allowed in CHOICES.items():
+        value = _get(cfg, key)
+        if value not in allowed:
+            raise ClfError(f"{key}={value!r} is not one of {', '.join(allowed)}")
+    for key in POSITIVE:
+        value = _get(cfg, key)
+        if value is not None and value <= 0:
+            raise ClfError(f"{key}={value} must be positive")
+    for key in NON_NEGATIVE:
+        value = _get(cfg, key)
+        if value is not None and value < 0:
+            raise ClfError(f"{key}={value} must not be negative")
+    if not 0 < cfg.optim.lr:
+        raise ClfError(f"optim.lr={cfg.optim.lr} must be positive")
+    if not 0 <= cfg.model.dropout < 1:
+        raise ClfError(f"model.dropout={cfg.model.dropout} must be in [0, 1)")
+    for key in ("optim.beta1", "optim.beta2"):
+        if not 0 <= _get(cfg, key) < 1:
+            raise ClfError(f"{key}={_get(cfg, key)} must be in [0, 1)")
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", cfg.device):
+        raise ClfError(f"device={cfg.device!r} is not one of auto, cpu, cuda, cuda:N")
+    if cfg.train.epochs == 0 and cfg.train.max_steps is None:
+        raise ClfError("train.epochs=0 needs train.max_steps")
+    for frac in ("data.dev_fraction", "data.test_fraction"):
+        if not 0 < _get(cfg, frac) < 1:
+            raise ClfError(f"{frac}={_get(cfg, frac)} must be in (0, 1)")
+    source = cfg.data.source
+    if source == "csv":
+        for split in ("train", "dev"):
+            if not cfg.data[split]:
+                raise ClfError(f"data=csv needs data.{split}=PATH")
+    if source == "imdb" and not cfg.data.dir:
+        raise ClfError("data=imdb needs data.dir=DIR (the layout of shared/data/imdb)")
+    if cfg.embeddings.kind == "word2vec" and not cfg.embeddings.dir:
+        raise ClfError("embeddings=word2vec needs embeddings.dir=DIR (word2vec.pt and the two index files)")

@@ -1,0 +1,152 @@
+"""On-disk token-id cache: one directory per (file content, tokenizer, vocabulary).
+
+Each entry holds ``ids.npy`` (flat int32), ``offsets.npy`` (int64), ``labels.npy``,
+``inst_ids.npy`` and ``meta.json`` with the key and a CRC of every array. An entry is built in
+a private temp directory and renamed into place, so jobs of a sweep that start together on
+shared storage never see a half-written entry; when two build the same entry, the first
+rename wins and the others use it. An entry whose key, shapes or CRCs do not match is
+rebuilt, never trusted. Arrays are memory-mapped on load.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from clf.atomic import fsync_dir
+
+log = logging.getLogger(__name__)
+FORMAT = 1
+ARRAYS = ("ids", "offsets", "labels", "inst_ids")
+
+
+@dataclass
+class TokenizedSplit:
+    """A split as token ids: document ``i`` is ``ids[offsets[i]:offsets[i+1]]``."""
+
+    name: str
+    ids: np.ndarray
+    offsets: np.ndarray
+    labels: np.ndarray | None
+    inst_ids: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    @property
+    def has_labels(self) -> bool:
+        return self.labels is not None
+
+    def head(self, n: int) -> "TokenizedSplit":
+        """The first ``n`` documents (a view)."""
+        n = min(n, len(self))
+        return TokenizedSplit(self.name, self.ids[: self.offsets[n]], self.offsets[: n + 1],
+                              None if self.labels is None else self.labels[:n], self.inst_ids[:n])
+
+
+class CacheInvalid(Exception):
+    pass
+
+
+def default_cache_root() -> Path:
+    env = os.environ.get("CLF_CACHE_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "clf"
+
+
+def _crc(array: np.ndarray) -> int:
+    return zlib.crc32(memoryview(np.ascontiguousarray(array)).cast("B"))
+
+
+def load(entry: Path, key: str, name: str) -> TokenizedSplit:
+    """Memory-map a cache entry after checking its key, shapes and checksums."""
+    try:
+        meta = json.loads((entry / "meta.json").read_text())
+        if meta.get("key") != key or meta.get("format") != FORMAT:
+            raise CacheInvalid("key mismatch")
+        arrays = {}
+        for array_name in ARRAYS:
+            if meta["crc"].get(array_name) is None:
+                arrays[array_name] = None
+                continue
+            array = np.load(entry / f"{array_name}.npy", mmap_mode="r", allow_pickle=False)
+            if _crc(array) != meta["crc"][array_name]:
+                raise CacheInvalid(f"{array_name}.npy checksum mismatch")
+            arrays[array_name] = array
+    except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise CacheInvalid(str(exc)) from None
+    ids, offsets, labels, inst_ids = (arrays[a] for a in ARRAYS)
+    n = meta["n_docs"]
+    if (len(offsets) != n + 1 or offsets[0] != 0 or offsets[-1] != len(ids) or len(inst_ids) != n
+            or (labels is not None and len(labels) != n)):
+        raise CacheInvalid("inconsistent shapes")
+    return TokenizedSplit(name, ids, offsets, labels, inst_ids)
+
+
+def _write(directory: Path, key: str, split: TokenizedSplit) -> None:
+    crcs = {}
+    for array_name in ARRAYS:
+        array = getattr(split, array_name)
+        crcs[array_name] = None if array is None else _crc(array)
+        if array is not None:
+            with open(directory / f"{array_name}.npy", "wb") as f:
+                np.save(f, np.ascontiguousarray(array), allow_pickle=False)
+                f.flush()
+                os.fsync(f.fileno())
+    meta = {"format": FORMAT, "key": key, "n_docs": len(split), "n_tokens": int(len(split.ids)), "crc": crcs}
+    with open(directory / "meta.json", "w") as f:
+        json.dump(meta, f)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def store(root: Path, key: str, split: TokenizedSplit) -> Path:
+    """Publish ``split`` as the entry for ``key``; if a valid one appeared meanwhile, keep it."""
+    root.mkdir(parents=True, exist_ok=True)
+    entry = root / key
+    tmp = Path(tempfile.mkdtemp(prefix=f".{key}.tmp-", dir=root))
+    try:
+        _write(tmp, key, split)
+        try:
+            os.rename(tmp, entry)
+        except OSError:
+            # another job published first, or a corrupt entry sits there: keep a valid one
+            try:
+                load(entry, key, split.name)
+            except CacheInvalid:
+                stale = root / f".{key}.stale-{os.getpid()}-{os.urandom(3).hex()}"
+                os.rename(entry, stale)
+                os.rename(tmp, entry)
+                shutil.rmtree(stale, ignore_errors=True)
+        fsync_dir(root)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return entry
+
+
+def load_or_build(root: Path, key: str, name: str, build) -> TokenizedSplit:
+    """The cached split for ``key``, or ``build()`` it, store it, and return the stored copy."""
+    entry = root / key
+    if entry.exists():
+        try:
+            return load(entry, key, name)
+        except CacheInvalid as exc:
+            log.warning("token cache %s is invalid (%s); rebuilding it", entry, exc)
+    split = build()
+    try:
+        store(root, key, split)
+        return load(entry, key, name)
+    except (OSError, CacheInvalid) as exc:
+        log.warning("could not use token cache in %s (%s); continuing without it", root, exc)
+        return split

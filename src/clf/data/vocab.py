@@ -1,0 +1,111 @@
+"""Word <-> id mapping in the homework's files: ``word_to_index.txt`` and ``index_to_word.txt``.
+
+Both are JSON objects (word -> id, and id as a string -> word). Ids run 0..V-1 and ``<UNK>``
+is one of the words. The model adds one padding row after them (id V).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from clf.atomic import atomic_write_text
+from clf.errors import ClfError
+
+UNK = "<UNK>"
+WORD_TO_INDEX = "word_to_index.txt"
+INDEX_TO_WORD = "index_to_word.txt"
+
+
+@dataclass
+class Vocab:
+    """Ids 0..size-1 for ``words``; unknown tokens map to ``unk_id``; ``pad_id`` == size."""
+
+    words: list[str]
+    index: dict[str, int] = field(repr=False)
+
+    def __post_init__(self) -> None:
+        if UNK not in self.index:
+            raise ClfError(f"vocabulary has no {UNK!r} entry")
+
+    @property
+    def size(self) -> int:
+        return len(self.words)
+
+    @property
+    def unk_id(self) -> int:
+        return self.index[UNK]
+
+    @property
+    def pad_id(self) -> int:
+        return len(self.words)
+
+    def fingerprint(self) -> str:
+        digest = hashlib.sha256()
+        for word in self.words:
+            digest.update(word.encode("utf-8", "surrogatepass") + b"\x00")
+        return digest.hexdigest()[:24]
+
+    @classmethod
+    def from_words(cls, words: list[str]) -> "Vocab":
+        return cls(words=words, index={w: i for i, w in enumerate(words)})
+
+    @classmethod
+    def build(cls, documents: Iterable[list[str]], min_count: int = 1, max_size: int | None = None) -> "Vocab":
+        """Words seen >= ``min_count`` times, most frequent first (ties by word), then ``<UNK>``."""
+        counts: Counter[str] = Counter()
+        for tokens in documents:
+            counts.update(tokens)
+        counts.pop(UNK, None)
+        kept = sorted((w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w))
+        if max_size is not None:
+            kept = kept[: max(max_size - 1, 0)]
+        return cls.from_words(kept + [UNK])
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "Vocab":
+        """Read the homework's two index files and check that they agree."""
+        directory = Path(directory)
+        w2i_path, i2w_path = directory / WORD_TO_INDEX, directory / INDEX_TO_WORD
+        word_to_index = _read_json_object(w2i_path)
+        index_to_word = _read_json_object(i2w_path)
+        size = len(word_to_index)
+        words: list[str | None] = [None] * size
+        for word, idx in word_to_index.items():
+            if not isinstance(idx, int) or isinstance(idx, bool) or not 0 <= idx < size:
+                raise ClfError(f"id {idx!r} of word {word!r} is not an integer in 0..{size - 1}", w2i_path)
+            if words[idx] is not None:
+                raise ClfError(f"id {idx} is given to both {words[idx]!r} and {word!r}", w2i_path)
+            words[idx] = word
+        if len(index_to_word) != size:
+            raise ClfError(f"has {len(index_to_word)} entries but {WORD_TO_INDEX} has {size}", i2w_path)
+        for key, word in index_to_word.items():
+            if not key.lstrip("-").isdigit() or not 0 <= int(key) < size or words[int(key)] != word:
+                expected = words[int(key)] if key.isdigit() and int(key) < size else None
+                raise ClfError(f"entry {key!r}: {word!r} disagrees with {WORD_TO_INDEX} ({expected!r})", i2w_path)
+        if UNK not in word_to_index:
+            raise ClfError(f"has no {UNK!r} entry (the homework maps unknown tokens to it)", w2i_path)
+        return cls(words=words, index=word_to_index)  # type: ignore[arg-type]
+
+    def save(self, directory: str | Path) -> None:
+        """Write both files in the homework's format (atomically)."""
+        directory = Path(directory)
+        atomic_write_text(directory / WORD_TO_INDEX, json.dumps(self.index, ensure_ascii=False))
+        atomic_write_text(directory / INDEX_TO_WORD,
+                          json.dumps({str(i): w for i, w in enumerate(self.words)}, ensure_ascii=False))
+
+
+def _read_json_object(path: Path) -> dict:
+    if not path.is_file():
+        raise ClfError("no such file", path)
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ClfError(f"not valid JSON ({exc})", path) from None
+    if not isinstance(obj, dict) or not obj:
+        raise ClfError("expected a non-empty JSON object", path)
+    return obj

@@ -1,0 +1,39 @@
+"""Run a model over a whole split: probabilities in the split's order, and metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from clf.data.batching import collate, eval_plan
+from clf.data.cache import TokenizedSplit
+from clf.metrics import binary_metrics
+from clf.model import DocumentAttentionClassifier
+
+
+@torch.inference_mode()
+def predict(model: DocumentAttentionClassifier, split: TokenizedSplit, *, batch_tokens: int,
+            max_tokens: int | None = None, device: torch.device | str = "cpu",
+            autocast_dtype: torch.dtype | None = None) -> np.ndarray:
+    """P(label = 1) for every document of ``split`` (float32, in file order)."""
+    was_training = model.training
+    model.eval()
+    lengths = split.lengths if max_tokens is None else np.minimum(split.lengths, max_tokens)
+    probs = torch.empty(len(split), dtype=torch.float32)
+    device = torch.device(device)
+    try:
+        for docs in eval_plan(lengths, batch_tokens):
+            ids, mask = collate(split, docs, model.pad_id, max_tokens)
+            with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+                logits, _ = model(ids.to(device, non_blocking=True), mask.to(device, non_blocking=True))
+            probs[torch.from_numpy(docs)] = torch.sigmoid(logits.float()).cpu()
+    finally:
+        model.train(was_training)
+    return probs.numpy()
+
+
+def evaluate(model: DocumentAttentionClassifier, split: TokenizedSplit, **kwargs) -> tuple[np.ndarray, dict[str, float] | None]:
+    """Probabilities and, when the split has labels, f1/precision/recall/accuracy at 0.5."""
+    probs = predict(model, split, **kwargs)
+    metrics = binary_metrics(split.labels, probs >= 0.5) if split.has_labels else None
+    return probs, metrics

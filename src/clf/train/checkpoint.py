@@ -1,0 +1,92 @@
+"""Checkpoints that survive a kill at any instant.
+
+``last.pt`` is replaced atomically; before that, the previous one is kept as ``previous.pt``.
+Loading tries ``last.pt`` and, if it is missing or unreadable (a truncated file, say), falls
+back to ``previous.pt`` with a warning. Files are read with ``weights_only=True``: they hold
+tensors, numbers, strings and plain containers only.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from clf.atomic import atomic_torch_save, fsync_dir
+
+log = logging.getLogger(__name__)
+LAST, PREVIOUS, BEST = "last.pt", "previous.pt", "best.pt"
+FORMAT = 1
+
+
+class CheckpointError(Exception):
+    pass
+
+
+def rng_state() -> dict[str, Any]:
+    """Every RNG the run uses, as tensors and plain values (safe for weights_only)."""
+    np_name, np_key, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+    state = {
+        "python": random.getstate(),
+        "numpy": {"name": np_name, "key": torch.from_numpy(np_key.astype(np.int64)), "pos": int(np_pos),
+                  "has_gauss": int(np_has_gauss), "gauss": float(np_gauss)},
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    n = state["numpy"]
+    np.random.set_state((n["name"], n["key"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_last(directory: Path, payload: dict[str, Any]) -> Path:
+    """Write ``last.pt`` atomically, keeping the one it replaces as ``previous.pt``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    last = directory / LAST
+    if last.exists():
+        os.replace(last, directory / PREVIOUS)
+        fsync_dir(directory)
+    return atomic_torch_save(last, {"format": FORMAT, **payload})
+
+
+def save_best(directory: Path, payload: dict[str, Any]) -> Path:
+    return atomic_torch_save(directory / BEST, {"format": FORMAT, **payload})
+
+
+def read(path: Path) -> dict[str, Any]:
+    """A checkpoint file's content; CheckpointError if it is missing, truncated or foreign."""
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"{path}: unreadable ({' '.join(str(exc).split())[:160]})") from None
+    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a clf checkpoint")
+    return obj
+
+
+def load_latest(directory: Path) -> dict[str, Any] | None:
+    """The newest readable checkpoint in ``directory`` (``last.pt``, else ``previous.pt``), or None."""
+    last, previous = directory / LAST, directory / PREVIOUS
+    if not last.exists() and not previous.exists():
+        return None
+    try:
+        return read(last)
+    except CheckpointError as exc:
+        if not previous.exists():
+            raise
+        log.warning("%s; falling back to %s", exc, previous)
+        return read(previous)
