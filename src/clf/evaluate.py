@@ -9,27 +9,31 @@ from clf.data.batching import collate, eval_plan
 from clf.data.cache import TokenizedSplit
 from clf.metrics import binary_metrics
 from clf.model import DocumentAttentionClassifier
+from clf.train.distributed import Dist, sum_over_ranks
 
 
 @torch.inference_mode()
 def predict(model: DocumentAttentionClassifier, split: TokenizedSplit, *, batch_tokens: int,
             max_tokens: int | None = None, device: torch.device | str = "cpu",
-            autocast_dtype: torch.dtype | None = None) -> np.ndarray:
-    """P(label = 1) for every document of ``split`` (float32, in file order)."""
+            autocast_dtype: torch.dtype | None = None, ctx: Dist = Dist()) -> np.ndarray:
+    """P(label = 1) for every document of ``split`` (float32, in file order).
+
+    Under data parallelism each rank scores every world-th batch and the results are summed.
+    """
     was_training = model.training
     model.eval()
     lengths = split.lengths if max_tokens is None else np.minimum(split.lengths, max_tokens)
-    probs = torch.empty(len(split), dtype=torch.float32)
     device = torch.device(device)
+    probs = torch.zeros(len(split), dtype=torch.float32, device=device if ctx.enabled else "cpu")
     try:
-        for docs in eval_plan(lengths, batch_tokens):
+        for docs in eval_plan(lengths, batch_tokens)[ctx.rank::ctx.world]:
             ids, mask = collate(split, docs, model.pad_id, max_tokens)
             with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
                 logits, _ = model(ids.to(device, non_blocking=True), mask.to(device, non_blocking=True))
-            probs[torch.from_numpy(docs)] = torch.sigmoid(logits.float()).cpu()
+            probs[torch.from_numpy(docs).to(probs.device)] = torch.sigmoid(logits.float()).to(probs.device)
     finally:
         model.train(was_training)
-    return probs.numpy()
+    return sum_over_ranks(probs, ctx).cpu().numpy()
 
 
 def evaluate(model: DocumentAttentionClassifier, split: TokenizedSplit, **kwargs) -> tuple[np.ndarray, dict[str, float] | None]:

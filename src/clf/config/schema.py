@@ -77,7 +77,7 @@ class ModelConfig:
 class OptimConfig:
     """AdamW, gradient clipping and the learning-rate schedule."""
 
-    lr: float = 2e-3
+    lr: float = 5e-3
     weight_decay: float = 0.01
     beta1: float = 0.9
     beta2: float = 0.999
@@ -95,14 +95,14 @@ class OptimConfig:
 class TrainConfig:
     """Batching, length of training, evaluation, logging and checkpoint cadence."""
 
-    batch_size: int = 64
+    batch_size: int = 128
     epochs: int = 2
     max_steps: Optional[int] = None
     # documents are sorted by length inside windows of this many batches
     bucket_batches: int = 50
     eval_batch_tokens: int = 262144
-    log_every: int = 500
-    eval_every: int = 5000
+    log_every: int = 10
+    eval_every: int = 50
     checkpoint_every: int = 1000
     checkpoint_seconds: float = 300.0
     early_stopping_patience: Optional[int] = None

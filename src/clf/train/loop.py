@@ -31,6 +31,8 @@ from clf.optim import build_optimizer, build_scheduler, clip_gradients
 from clf.train import checkpoint
 from clf.train.outputs import METRICS, STATUS_COMPLETED, split_metrics, write_metrics, write_predictions
 from clf.train.progress import Progress
+from clf.train.distributed import (Dist, any_rank, barrier, gather_objects, init_distributed, shard,
+                                   sum_gradients, sum_over_ranks)
 from clf.train.signals import StopRequest
 from clf.train.tensorboard import write_hparams
 
@@ -126,13 +128,14 @@ def _autocast_dtype(cfg: DictConfig, device: torch.device) -> torch.dtype | None
     return None
 
 
-def _payload(state: TrainState, model, optimizer, scheduler, cfg, dataset: Dataset) -> dict[str, Any]:
+def _payload(state: TrainState, model, optimizer, scheduler, cfg, dataset: Dataset, rng: list) -> dict[str, Any]:
     return {"state": asdict(state), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(), "rng": checkpoint.rng_state(), "config_yaml": to_yaml(cfg),
+            "scheduler": scheduler.state_dict(), "rng": rng, "config_yaml": to_yaml(cfg),
             "vocab_fingerprint": dataset.vocab.fingerprint()}
 
 
-def _restore(ckpt: dict[str, Any], model, optimizer, scheduler, cfg: DictConfig, dataset: Dataset) -> TrainState:
+def _restore(ckpt: dict[str, Any], model, optimizer, scheduler, cfg: DictConfig, dataset: Dataset,
+             ctx: Dist) -> TrainState:
     differences = config_differences(from_yaml(ckpt["config_yaml"]), cfg)
     if differences:
         raise ClfError(f"run_dir holds a checkpoint of another config ({', '.join(differences[:6])} differ); "
@@ -142,12 +145,27 @@ def _restore(ckpt: dict[str, Any], model, optimizer, scheduler, cfg: DictConfig,
     model.load_state_dict(ckpt["model"])
     optimizer.load_state_dict(ckpt["optimizer"])
     scheduler.load_state_dict(ckpt["scheduler"])
-    checkpoint.set_rng_state(ckpt["rng"])
-    return TrainState(**ckpt["state"])
+    rng = ckpt["rng"]
+    if len(rng) != ctx.world:
+        log.warning("checkpoint was written by %d processes, resuming with %d: random streams differ", len(rng),
+                    ctx.world)
+    checkpoint.set_rng_state(rng[ctx.rank % len(rng)])
+    state = TrainState(**ckpt["state"])
+    if not ctx.is_main:
+        state.loss_sum = 0.0  # the stored sum is over all ranks; rank 0 carries it
+    return state
 
 
 def total_steps(cfg: DictConfig, batches_per_epoch: int) -> int:
     return cfg.train.max_steps if cfg.train.max_steps is not None else cfg.train.epochs * batches_per_epoch
+
+
+class _NoWriter:
+    """Stands in for the SummaryWriter on ranks other than 0."""
+
+    def add_scalar(self, *args: Any, **kwargs: Any) -> None: ...
+    def flush(self) -> None: ...
+    def close(self) -> None: ...
 
 
 def train(cfg: DictConfig, run_dir: Path, stop: StopRequest | None = None) -> RunResult:
@@ -165,6 +183,10 @@ def train(cfg: DictConfig, run_dir: Path, stop: StopRequest | None = None) -> Ru
     if cfg.train.num_threads:
         torch.set_num_threads(cfg.train.num_threads)
     device = pick_device(cfg.device)
+    ctx = init_distributed(device.type == "cuda")
+    if ctx.enabled and device.type == "cuda":
+        device = torch.device("cuda", ctx.local_rank)
+        torch.cuda.set_device(device)
     amp = _autocast_dtype(cfg, device)
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed % 2**32)
@@ -179,47 +201,55 @@ def train(cfg: DictConfig, run_dir: Path, stop: StopRequest | None = None) -> Ru
     scheduler = build_scheduler(optimizer, cfg.optim, total)
     state = TrainState()
     if ckpt is not None:
-        state = _restore(ckpt, model, optimizer, scheduler, cfg, dataset)
+        state = _restore(ckpt, model, optimizer, scheduler, cfg, dataset, ctx)
         log.info("resuming %s at step %d (epoch %d, batch %d)", run_dir, state.step, state.epoch, state.batch_in_epoch)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    dataset.vocab.save(run_dir)
-    atomic_write_text(run_dir / "config.yaml", to_yaml(cfg))
+    if ctx.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        dataset.vocab.save(run_dir)
+        atomic_write_text(run_dir / "config.yaml", to_yaml(cfg))
+    eval_kwargs = dict(batch_tokens=cfg.train.eval_batch_tokens, max_tokens=cfg.model.max_tokens, device=device,
+                       autocast_dtype=amp, ctx=ctx)
     if state.finished:  # killed after the final checkpoint, before metrics.json
-        return _finish(cfg, run_dir, model, dataset, state, device, amp, writer=None)
+        return _finish(cfg, run_dir, model, dataset, state, eval_kwargs, writer=None)
 
     labels = torch.from_numpy(train_split.labels.astype(np.float32))
     params = [p for p in model.parameters() if p.requires_grad]
-    writer = SummaryWriter(str(run_dir / "tb"), purge_step=state.step if ckpt is not None else None)
-    progress = Progress(cfg.train.progress, total, state.step)
+    # hide what a killed run logged after its checkpoint: steps > state.step (its own step's
+    # loss and dev F1 were logged before the checkpoint was written, and are kept)
+    writer = (SummaryWriter(str(run_dir / "tb"), purge_step=state.step + 1 if ckpt is not None else None)
+              if ctx.is_main else _NoWriter())
+    progress = Progress(cfg.train.progress if ctx.is_main else "none", total, state.step)
     plateau = cfg.optim.schedule == "plateau"
     running_loss = torch.tensor(state.loss_sum, dtype=torch.float64, device=device)
     t_log, docs_since_log = time.perf_counter(), 0
     t_ckpt = time.monotonic()
-    t_start, seconds_before = time.perf_counter(), state.train_seconds
 
     def save_checkpoint() -> None:
         nonlocal t_ckpt
-        state.loss_sum = float(running_loss)
-        state.train_seconds = seconds_before + time.perf_counter() - t_start
-        checkpoint.save_last(ckpt_dir, _payload(state, model, optimizer, scheduler, cfg, dataset))
-        writer.flush()
+        state.loss_sum = float(sum_over_ranks(running_loss, ctx))
+        rng = gather_objects(checkpoint.rng_state(), ctx)
+        if ctx.is_main:
+            checkpoint.save_last(ckpt_dir, _payload(state, model, optimizer, scheduler, cfg, dataset, rng))
+            writer.flush()
+        barrier(ctx)
         t_ckpt = time.monotonic()
 
     def run_eval() -> bool:
         """Dev F1 -> TensorBoard, best.pt, scheduler, early stopping; True if training should stop."""
-        _, dev = evaluate(model, dataset["dev"], batch_tokens=cfg.train.eval_batch_tokens,
-                          max_tokens=cfg.model.max_tokens, device=device, autocast_dtype=amp)
+        _, dev = evaluate(model, dataset["dev"], **eval_kwargs)
         state.last_eval_step = state.step
         writer.add_scalar("F1/dev", dev["f1"], state.step)
         writer.add_scalar("Accuracy/dev", dev["accuracy"], state.step)
         if dev["f1"] > state.best_f1:
             state.best_f1, state.best_step, state.evals_without_improvement = dev["f1"], state.step, 0
-            checkpoint.save_best(ckpt_dir, {"model": model.state_dict(), "step": state.step, "dev_f1": dev["f1"]})
+            if ctx.is_main:
+                checkpoint.save_best(ckpt_dir, {"model": model.state_dict(), "step": state.step, "dev_f1": dev["f1"]})
         else:
             state.evals_without_improvement += 1
         if plateau:
             scheduler.step(dev["f1"])
-        write_metrics(run_dir, _running_metrics(cfg, state, total, seconds_before + time.perf_counter() - t_start))
+        if ctx.is_main:
+            write_metrics(run_dir, _running_metrics(cfg, state, total))
         patience = cfg.train.early_stopping_patience
         return patience is not None and state.evals_without_improvement >= patience
 
@@ -228,14 +258,18 @@ def train(cfg: DictConfig, run_dir: Path, stop: StopRequest | None = None) -> Ru
     while state.step < total and not stop_early:
         plan = epoch_plan(lengths, cfg.train.batch_size, cfg.train.bucket_batches, cfg.seed, state.epoch)
         while state.batch_in_epoch < len(plan) and state.step < total:
+            t_step = time.perf_counter()
             docs = plan[state.batch_in_epoch]
-            ids, mask = collate(train_split, docs, model.pad_id, cfg.model.max_tokens)
-            target = labels[docs].to(device, non_blocking=True)
+            mine = shard(docs, ctx)
+            ids, mask = collate(train_split, mine, model.pad_id, cfg.model.max_tokens)
+            target = labels[mine].to(device, non_blocking=True)
             with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
                 logits, _ = model(ids.to(device, non_blocking=True), mask.to(device, non_blocking=True))
-            loss = F.binary_cross_entropy_with_logits(logits.float(), target)
+            # mean over the global batch: ranks' gradients are then summed
+            loss = F.binary_cross_entropy_with_logits(logits.float(), target, reduction="sum") / len(docs)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            sum_gradients(params, ctx)
             clip_gradients(params, cfg.optim.grad_clip)
             optimizer.step()
             if not plateau:
@@ -245,8 +279,9 @@ def train(cfg: DictConfig, run_dir: Path, stop: StopRequest | None = None) -> Ru
             state.batch_in_epoch += 1
             state.loss_steps += 1
             docs_since_log += len(docs)
+            state.train_seconds += time.perf_counter() - t_step
             if state.step % cfg.train.log_every == 0:
-                loss_sum = float(running_loss)
+                loss_sum = float(sum_over_ranks(running_loss, ctx))
                 now = time.perf_counter()
                 writer.add_scalar("Loss/train_sum", loss_sum, state.step)
                 writer.add_scalar("Loss/train_mean", loss_sum / state.loss_steps, state.step)
@@ -259,17 +294,18 @@ def train(cfg: DictConfig, run_dir: Path, stop: StopRequest | None = None) -> Ru
                 progress.update(state.step)
             if state.step % cfg.train.eval_every == 0:
                 stop_early = run_eval()
-            due = (state.step % cfg.train.checkpoint_every == 0
-                   or time.monotonic() - t_ckpt >= cfg.train.checkpoint_seconds)
-            if due or stop.requested or stop_early:
+            time_due = time.monotonic() - t_ckpt >= cfg.train.checkpoint_seconds
+            stopping, time_due = any_rank([stop.requested, time_due], ctx, device)
+            if state.step % cfg.train.checkpoint_every == 0 or time_due or stopping or stop_early:
                 save_checkpoint()
-            if stop.requested:
+            if stopping:
                 progress.close()
                 writer.close()
-                log.warning("stopped by %s at step %d; checkpoint saved; run again to resume", stop.signal_name,
-                            state.step)
-                metrics = _running_metrics(cfg, state, total, state.train_seconds, status="interrupted")
-                write_metrics(run_dir, metrics)
+                log.warning("stopped by %s at step %d; checkpoint saved; run again to resume",
+                            stop.signal_name or "another rank's signal", state.step)
+                metrics = _running_metrics(cfg, state, total, status="interrupted")
+                if ctx.is_main:
+                    write_metrics(run_dir, metrics)
                 return RunResult("interrupted", metrics, run_dir)
             if stop_early:
                 log.info("early stopping at step %d: %d evaluations without a better dev F1", state.step,
@@ -285,7 +321,7 @@ def train(cfg: DictConfig, run_dir: Path, stop: StopRequest | None = None) -> Ru
     progress.close()
     state.finished = True
     save_checkpoint()
-    return _finish(cfg, run_dir, model, dataset, state, device, amp, writer)
+    return _finish(cfg, run_dir, model, dataset, state, eval_kwargs, writer)
 
 
 def _completed_metrics(run_dir: Path) -> dict[str, Any] | None:
@@ -296,35 +332,37 @@ def _completed_metrics(run_dir: Path) -> dict[str, Any] | None:
     return metrics if isinstance(metrics, dict) and metrics.get("status") == STATUS_COMPLETED else None
 
 
-def _running_metrics(cfg: DictConfig, state: TrainState, total: int, seconds: float,
-                     status: str = "running") -> dict[str, Any]:
+def _running_metrics(cfg: DictConfig, state: TrainState, total: int, status: str = "running") -> dict[str, Any]:
     return {"status": status, "dev_f1": state.best_f1 if state.best_step >= 0 else None,
             "best_step": state.best_step if state.best_step >= 0 else None, "steps": state.step,
-            "total_steps": total, "epochs": state.epoch, "train_seconds": round(seconds, 3),
+            "total_steps": total, "epochs": state.epoch, "train_seconds": round(state.train_seconds, 3),
             "config": to_container(cfg)}
 
 
 def _finish(cfg: DictConfig, run_dir: Path, model: DocumentAttentionClassifier, dataset: Dataset,
-            state: TrainState, device: torch.device, amp, writer: SummaryWriter | None) -> RunResult:
+            state: TrainState, eval_kwargs: dict[str, Any], writer: SummaryWriter | _NoWriter | None) -> RunResult:
     """Best-dev weights -> dev and test predictions and metrics.json; HParams entry."""
+    ctx: Dist = eval_kwargs["ctx"]
     best = checkpoint.read(run_dir / "checkpoints" / checkpoint.BEST)
     model.load_state_dict(best["model"])
-    kwargs = dict(batch_tokens=cfg.train.eval_batch_tokens, max_tokens=cfg.model.max_tokens, device=device,
-                  autocast_dtype=amp)
     metrics: dict[str, Any] = {"status": STATUS_COMPLETED}
     for name in ("dev", "test"):
         if name not in dataset.splits:
             metrics.update(split_metrics(name, None))
             continue
-        probs, split_scores = evaluate(model, dataset[name], **kwargs)
-        write_predictions(run_dir / "predictions" / f"{name}.csv", dataset[name].inst_ids, probs)
+        probs, split_scores = evaluate(model, dataset[name], **eval_kwargs)
+        if ctx.is_main:
+            write_predictions(run_dir / "predictions" / f"{name}.csv", dataset[name].inst_ids, probs)
         metrics.update(split_metrics(name, split_scores))
     metrics.update(best_step=state.best_step, steps=state.step, epochs=state.epoch,
                    train_seconds=round(state.train_seconds, 3), config=to_container(cfg))
+    if ctx.is_main:
+        if isinstance(writer, SummaryWriter):
+            write_hparams(writer, cfg, metrics)
+        write_metrics(run_dir, metrics)
+        log.info("done: dev F1 %.4f, test F1 %s (best step %d) -> %s", metrics["dev_f1"],
+                 "n/a" if metrics["test_f1"] is None else f"{metrics['test_f1']:.4f}", state.best_step, run_dir)
     if writer is not None:
-        write_hparams(writer, cfg, metrics)
         writer.close()
-    write_metrics(run_dir, metrics)
-    log.info("done: dev F1 %.4f, test F1 %s (best step %d) -> %s", metrics["dev_f1"],
-             "n/a" if metrics["test_f1"] is None else f"{metrics['test_f1']:.4f}", state.best_step, run_dir)
+    barrier(ctx)
     return RunResult(STATUS_COMPLETED, metrics, run_dir)

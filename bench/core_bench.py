@@ -1,0 +1,188 @@
+"""Core benchmark (issue 2): the homework loop and ours, side by side, in one run.
+
+Prints: read+tokenize+ids for the 50k train/dev/test documents (cold and cached), the
+homework loop's time per epoch (measured over --homework-steps steps), our epoch time at
+batch 1/64/256 (the real `clf train` code path; evaluation excluded), eval time for the 25k
+test documents, training seconds until test F1 >= 0.88, and the peak RSS of a full
+`clf train` process.
+
+    python bench/core_bench.py --data ../shared/data/imdb --w2v ../shared/data/imdb-w2v
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from clf.config import compose
+from clf.data.batching import collate, epoch_plan
+from clf.data.dataset import load_dataset
+from clf.embeddings import load_word2vec
+from clf.evaluate import evaluate
+from clf.metrics import binary_metrics
+from clf.model import build_model
+from clf.optim import build_optimizer, clip_gradients
+from clf.train.loop import train
+
+sys.path.insert(0, str(Path(__file__).parent))
+from homework_loop import homework_lists, homework_predict, run_homework_loop  # noqa: E402
+
+
+def median_time(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def overrides(args, cache: Path, run_dir: Path, *extra: str) -> list[str]:
+    return ["data=imdb", f"data.dir={args.data}", f"data.cache_dir={cache}", "embeddings=word2vec",
+            f"embeddings.dir={args.w2v}", f"run_dir={run_dir}", "train.progress=none", *extra]
+
+
+def bench_tokenize(args, cfg, vocab, tmp: Path) -> dict[str, float]:
+    cold_dir = tmp / "cold-cache"
+    cfg.data.cache_dir = str(cold_dir)
+    start = time.perf_counter()
+    dataset = load_dataset(cfg.data, vocab)
+    cold = time.perf_counter() - start
+    cached = median_time(lambda: load_dataset(cfg.data, vocab), 5)
+    docs = sum(len(s) for s in dataset.splits.values())
+    tokens = sum(len(s.ids) for s in dataset.splits.values())
+    return {"docs": docs, "tokens": tokens, "cold_s": cold, "cached_s": cached}
+
+
+def bench_homework(vectors, dataset, steps: int, full_epoch: bool) -> dict[str, float]:
+    train_split = dataset["train"]
+    train_list = homework_lists(train_split.ids, train_split.offsets, train_split.labels)
+    run_homework_loop(vectors, train_list, 50)  # warm-up
+    n = len(train_list) if full_epoch else steps
+    model, per_step = run_homework_loop(vectors, train_list, n)
+    result = {"steps_timed": n, "s_per_step": per_step, "epoch_s": per_step * len(train_list)}
+    if full_epoch:
+        test = dataset["test"]
+        probs = homework_predict(model, test.ids, test.offsets)
+        result["test_f1_after_epoch"] = binary_metrics(test.labels, probs >= 0.5)["f1"]
+    return result
+
+
+def bench_epochs(args, tmp: Path, batch_sizes: list[int], lr: dict[int, float]) -> dict[int, dict[str, float]]:
+    out = {}
+    for bs in batch_sizes:
+        run_dir = tmp / f"epoch-bs{bs}"
+        cfg = compose(overrides(args, tmp / "cache", run_dir, f"train.batch_size={bs}", "train.epochs=1",
+                                f"optim.lr={lr[bs]}", "train.eval_every=100000000",
+                                "train.checkpoint_every=100000000", "train.checkpoint_seconds=1e9"))
+        result = train(cfg, run_dir)
+        out[bs] = {"epoch_s": result.metrics["train_seconds"], "test_f1": result.metrics["test_f1"]}
+    return out
+
+
+def bench_time_to_f1(args, tmp: Path, target: float, eval_every: int) -> dict[str, float]:
+    """Train with our defaults, evaluating test every few steps (clock stopped meanwhile)."""
+    cfg = compose(overrides(args, tmp / "cache", tmp / "ttf"))
+    vocab, vectors = load_word2vec(args.w2v)
+    dataset = load_dataset(cfg.data, vocab)
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg, vocab.size, vectors)
+    optimizer = build_optimizer(model, cfg.optim)
+    params = [p for p in model.parameters() if p.requires_grad]
+    split = dataset["train"]
+    labels = torch.from_numpy(split.labels.astype(np.float32))
+    clock, step, history = 0.0, 0, []
+    for epoch in range(cfg.train.epochs * 2):
+        for docs in epoch_plan(split.lengths, cfg.train.batch_size, cfg.train.bucket_batches, cfg.seed, epoch):
+            start = time.perf_counter()
+            ids, mask = collate(split, docs, model.pad_id)
+            logits, _ = model(ids, mask)
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels[docs])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            clip_gradients(params, cfg.optim.grad_clip)
+            optimizer.step()
+            clock += time.perf_counter() - start
+            step += 1
+            if step % eval_every == 0:
+                _, scores = evaluate(model, dataset["test"], batch_tokens=cfg.train.eval_batch_tokens)
+                history.append((step, clock, scores["f1"]))
+                if scores["f1"] >= target:
+                    return {"reached": True, "train_s": clock, "steps": step, "test_f1": scores["f1"],
+                            "batch_size": cfg.train.batch_size, "lr": cfg.optim.lr}
+    best = max(history, key=lambda h: h[2])
+    return {"reached": False, "train_s": best[1], "steps": best[0], "test_f1": best[2],
+            "batch_size": cfg.train.batch_size, "lr": cfg.optim.lr}
+
+
+def bench_eval(args, tmp: Path) -> dict[str, float]:
+    cfg = compose(overrides(args, tmp / "cache", tmp / "eval"))
+    vocab, vectors = load_word2vec(args.w2v)
+    test = load_dataset(cfg.data, vocab, splits=("test",))["test"]
+    model = build_model(cfg, vocab.size, vectors)
+    evaluate(model, test, batch_tokens=cfg.train.eval_batch_tokens)
+    seconds = median_time(lambda: evaluate(model, test, batch_tokens=cfg.train.eval_batch_tokens), 5)
+    return {"docs": len(test), "eval_s": seconds}
+
+
+def bench_rss(args, tmp: Path) -> dict[str, float]:
+    """Peak RSS of a whole `clf train` process (1 epoch on IMDB, our defaults)."""
+    cmd = [sys.executable, "-m", "clf", "train", *overrides(args, tmp / "cache", tmp / "rss", "train.epochs=1")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    if status != 0:
+        raise SystemExit(f"clf train failed (status {status}): {' '.join(cmd)}")
+    return {"peak_rss_mb": usage.ru_maxrss / 1024}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default="../shared/data/imdb")
+    parser.add_argument("--w2v", default="../shared/data/imdb-w2v")
+    parser.add_argument("--homework-steps", type=int, default=3000)
+    parser.add_argument("--homework-full-epoch", action="store_true", help="time a whole homework epoch and its F1")
+    parser.add_argument("--skip", nargs="*", default=[], help="sections to skip: tokenize homework epochs eval f1 rss")
+    args = parser.parse_args()
+    args.data, args.w2v = str(Path(args.data).resolve()), str(Path(args.w2v).resolve())
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, cores {os.cpu_count()}")
+    with tempfile.TemporaryDirectory(prefix="clf-bench-") as name:
+        tmp = Path(name)
+        cfg = compose(overrides(args, tmp / "cache", tmp / "x"))
+        vocab, vectors = load_word2vec(args.w2v)
+        figures: dict[str, object] = {}
+        if "tokenize" not in args.skip:
+            figures["tokenize"] = bench_tokenize(args, cfg, vocab, tmp)
+            print("read+tokenize+ids:", figures["tokenize"], flush=True)
+        cfg.data.cache_dir = str(tmp / "cache")
+        dataset = load_dataset(cfg.data, vocab)
+        if "homework" not in args.skip:
+            figures["homework"] = bench_homework(vectors, dataset, args.homework_steps, args.homework_full_epoch)
+            print("homework loop:", figures["homework"], flush=True)
+        if "epochs" not in args.skip:
+            figures["epochs"] = bench_epochs(args, tmp, [1, 64, 256], {1: 5e-5, 64: 2e-3, 256: 4e-3})
+            print("our epochs:", figures["epochs"], flush=True)
+            if "homework" in figures:
+                ratio = figures["homework"]["epoch_s"] / figures["epochs"][256]["epoch_s"]
+                print(f"speed-up at batch 256 over the homework loop: {ratio:.0f}x", flush=True)
+        if "eval" not in args.skip:
+            figures["eval"] = bench_eval(args, tmp)
+            print("eval:", figures["eval"], flush=True)
+        if "f1" not in args.skip:
+            figures["f1"] = bench_time_to_f1(args, tmp, 0.88, eval_every=10)
+            print("time to test F1 >= 0.88:", figures["f1"], flush=True)
+        if "rss" not in args.skip:
+            figures["rss"] = bench_rss(args, tmp)
+            print("peak RSS:", figures["rss"], flush=True)
+
+
+if __name__ == "__main__":
+    main()
