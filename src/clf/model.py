@@ -99,11 +99,21 @@ class DocumentAttentionClassifier(nn.Module):
     def pad_id(self) -> int:
         return self.vocab_size
 
-    def _rows(self, rows: torch.Tensor) -> torch.Tensor:
+    def _words(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The embedding rows a batch needs and each token's index into them.
+
+        Training the embeddings: the batch's distinct rows (sparse gradient in lazy mode).
+        Otherwise, for batches with many tokens (evaluation), the whole table: per-word values
+        for every word cost less than finding the distinct ids.
+        """
         weight = self.embeddings.weight
-        if self.sparse and weight.requires_grad and torch.is_grad_enabled():
-            return _GatherRows.apply(weight, rows)
-        return weight.index_select(0, rows)
+        learn_rows = weight.requires_grad and torch.is_grad_enabled()
+        if not learn_rows and ids.numel() * 4 >= weight.shape[0]:
+            return weight, ids
+        rows, local = distinct_ids(ids, weight.shape[0])
+        if learn_rows and self.sparse:
+            return _GatherRows.apply(weight, rows), local
+        return weight.index_select(0, rows), local
 
     def _position_vectors(self, length: int, device: torch.device) -> torch.Tensor | None:
         if self.positions is None:
@@ -118,8 +128,7 @@ class DocumentAttentionClassifier(nn.Module):
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """ids, mask: [B, T] -> logits [B] and attention [B, T, H] (zero on padding)."""
-        rows, local = distinct_ids(ids, self.vocab_size + 1)
-        words = self._rows(rows)                                               # [U, D]
+        words, local = self._words(ids)                                        # [U, D], [B, T]
         positions = self._position_vectors(ids.shape[1], ids.device)           # [T, D] or None
         h = self.num_heads
         factored = len(self.hidden) == 0
