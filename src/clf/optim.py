@@ -15,8 +15,26 @@ import torch
 from torch import nn
 
 
+def coalesced(grad: torch.Tensor) -> torch.Tensor:
+    """A sparse row gradient, coalesced; cheap when its row indices are already strictly increasing.
+
+    Autograd drops the "coalesced" flag of the gradient the model builds (distinct sorted rows),
+    and ``coalesce()`` would sort it again; checking the order is enough to restore the flag.
+    """
+    if grad.is_coalesced():
+        return grad
+    rows = grad._indices()[0]
+    if rows.numel() < 2 or bool((rows[1:] > rows[:-1]).all()):
+        return grad._coalesced_(True)
+    return grad.coalesce()
+
+
 class LazyAdamW(torch.optim.Optimizer):
-    """AdamW (decoupled weight decay, bias correction); sparse gradients update their rows only."""
+    """AdamW (decoupled weight decay, bias correction); sparse gradients update their rows only.
+
+    The arithmetic is torch's fused AdamW kernel (the one ``AdamW(fused=True)`` runs), applied
+    to the gathered rows of a sparse gradient and then scattered back.
+    """
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.01) -> None:
@@ -25,42 +43,33 @@ class LazyAdamW(torch.optim.Optimizer):
     @torch.no_grad()
     def step(self, closure=None):  # type: ignore[override]
         for group in self.param_groups:
-            lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
             for p in group["params"]:
                 if p.grad is None:
                     continue
                 state = self.state[p]
                 if not state:
-                    state["step"] = torch.zeros((), dtype=torch.float64)
+                    state["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
                     state["exp_avg"] = torch.zeros_like(p)
                     state["exp_avg_sq"] = torch.zeros_like(p)
                 state["step"] += 1
-                step = float(state["step"])
-                bias1 = 1 - beta1 ** step
-                bias2_sqrt = math.sqrt(1 - beta2 ** step)
                 if p.grad.is_sparse:
-                    grad = p.grad.coalesce()
-                    rows, values = grad.indices()[0], grad.values()
-                    self._update(p, rows, values, state, lr, beta1, beta2, eps, wd, bias1, bias2_sqrt)
+                    grad = coalesced(p.grad)
+                    rows = grad.indices()[0]
+                    tensors = [t.index_select(0, rows) for t in (p, state["exp_avg"], state["exp_avg_sq"])]
+                    _adamw(group, tensors[0], grad.values(), tensors[1], tensors[2], state["step"])
+                    for full, part in zip((p, state["exp_avg"], state["exp_avg_sq"]), tensors):
+                        full.index_copy_(0, rows, part)
                 else:
-                    self._update(p, None, p.grad, state, lr, beta1, beta2, eps, wd, bias1, bias2_sqrt)
+                    _adamw(group, p, p.grad, state["exp_avg"], state["exp_avg_sq"], state["step"])
         return None
 
-    @staticmethod
-    def _update(p, rows, grad, state, lr, beta1, beta2, eps, wd, bias1, bias2_sqrt) -> None:
-        if rows is None:
-            param, exp_avg, exp_avg_sq = p, state["exp_avg"], state["exp_avg_sq"]
-        else:
-            param, exp_avg, exp_avg_sq = (t.index_select(0, rows) for t in (p, state["exp_avg"], state["exp_avg_sq"]))
-        param.mul_(1 - lr * wd)
-        exp_avg.lerp_(grad, 1 - beta1)
-        exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-        denom = (exp_avg_sq.sqrt() / bias2_sqrt).add_(eps)
-        param.addcdiv_(exp_avg, denom, value=-lr / bias1)
-        if rows is not None:
-            p.index_copy_(0, rows, param)
-            state["exp_avg"].index_copy_(0, rows, exp_avg)
-            state["exp_avg_sq"].index_copy_(0, rows, exp_avg_sq)
+
+def _adamw(group: dict, param, grad, exp_avg, exp_avg_sq, step: torch.Tensor) -> None:
+    """One AdamW update in place: p -= lr*wd*p; m, v moments; p -= lr/(1-b1^t) * m/(sqrt(v/(1-b2^t))+eps)."""
+    beta1, beta2 = group["betas"]
+    torch._fused_adamw_([param], [grad], [exp_avg], [exp_avg_sq], [], [step], lr=group["lr"], beta1=beta1,
+                        beta2=beta2, weight_decay=group["weight_decay"], eps=group["eps"], amsgrad=False,
+                        maximize=False)
 
 
 def build_optimizer(model: nn.Module, cfg) -> torch.optim.Optimizer:
@@ -98,7 +107,7 @@ def clip_gradients(params: list[torch.Tensor], max_norm: float | None) -> torch.
         if p.grad is None:
             continue
         if p.grad.is_sparse:
-            p.grad = p.grad.coalesce()
+            p.grad = coalesced(p.grad)
             squares.append(p.grad.values().pow(2).sum())
         else:
             squares.append(p.grad.pow(2).sum())

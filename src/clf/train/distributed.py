@@ -20,6 +20,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from clf.optim import coalesced
+
 log = logging.getLogger(__name__)
 
 
@@ -75,7 +77,7 @@ def sum_gradients(params: list[torch.Tensor], ctx: Dist) -> None:
         return
     for p in params:
         if p.grad is not None and p.grad.is_sparse:
-            p.grad = _sum_sparse(p.grad.coalesce())
+            p.grad = _sum_sparse(coalesced(p.grad))
         else:
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
