@@ -15,8 +15,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, BinaryIO
 
-import torch
-
 
 def fsync_dir(path: Path) -> None:
     """Make a rename inside ``path`` durable (no-op where directories cannot be opened)."""
@@ -68,6 +66,8 @@ def atomic_write_json(path: str | Path, obj: Any) -> Path:
 
 def atomic_torch_save(path: str | Path, obj: Any) -> Path:
     """``torch.save`` into memory first, so the file on disk is written in one go."""
+    import torch  # here, not at the top: commands that never save tensors start faster
+
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     return atomic_write_bytes(path, buffer.getbuffer())

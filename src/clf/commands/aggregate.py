@@ -1,0 +1,51 @@
+"""``clf aggregate SWEEP_DIR... [--by KEYS] [--out results/NAME]``: one table of a sweep's runs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EPILOG = """examples:
+  clf aggregate sweeps/heads                          # group by every key that varies (not seed)
+  clf aggregate sweeps/heads sweeps/lr --by model.num_heads,optim.lr --out results/heads-lr
+  clf aggregate sweeps/lr --by lr --latex --no-plots  # a unique suffix names a key
+
+Writes NAME.csv (one row per run), NAME.md (the grouped table and the unfinished runs),
+NAME.tex with --latex, and PNG plots: NAME.dev_f1.png (dev F1 against step, from TensorBoard)
+and NAME.f1_vs_KEY.png for each numeric grouping key. Runs that failed, are still running or
+have corrupt files are listed apart; safe to run while jobs write."""
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="clf aggregate", description=__doc__, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("dirs", nargs="+", metavar="SWEEP_DIR", help="sweep or run directories (searched recursively)")
+    parser.add_argument("--by", action="append", default=[], metavar="KEYS",
+                        help="comma-separated config keys to group by (default: every key that varies, except seed)")
+    parser.add_argument("--out", type=Path, metavar="results/NAME",
+                        help="output path without suffix (default: results/<name of the first SWEEP_DIR>)")
+    parser.add_argument("--latex", action="store_true", help="also write NAME.tex (booktabs tabular)")
+    parser.add_argument("--no-plots", dest="plots", action="store_false", help="skip the PNG plots")
+    return parser.parse_args(argv)
+
+
+def default_out(dirs: list[str]) -> Path:
+    name = Path(dirs[0]).resolve().name if len(dirs) == 1 else "aggregate"
+    return Path("results") / (name or "aggregate")
+
+
+def main(argv: list[str]) -> int:
+    args = parse(argv)
+    from clf.results.aggregate import aggregate, report, write_plots, write_tables
+
+    by = [key.strip() for value in args.by for key in value.split(",") if key.strip()]
+    agg = aggregate(args.dirs, by)
+    out = args.out or default_out(args.dirs)
+    written = write_tables(agg, out, latex=args.latex)
+    if args.plots:
+        written += write_plots(agg, out)
+    print(report(agg))
+    for path in written:
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
