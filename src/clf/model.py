@@ -64,8 +64,14 @@ class _GatherColumns(torch.autograd.Function):
 
 
 def distinct_ids(ids: torch.Tensor, table_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sorted distinct ids of a batch and each token's index into them (no sort needed)."""
+    """Sorted distinct ids of a batch and each token's index into them.
+
+    Large batches mark a table-sized mask (no sort); small ones sort their few ids.
+    """
     flat = ids.flatten()
+    if flat.numel() * 16 < table_size:
+        rows, local = torch.unique(flat, sorted=True, return_inverse=True)
+        return rows, local.view(ids.shape)
     present = torch.zeros(table_size, dtype=torch.bool, device=ids.device).index_fill_(0, flat, True)
     rows = present.nonzero().squeeze(1)
     position = torch.zeros(table_size, dtype=torch.long, device=ids.device)

@@ -43,6 +43,7 @@ class LazyAdamW(torch.optim.Optimizer):
     @torch.no_grad()
     def step(self, closure=None):  # type: ignore[override]
         for group in self.param_groups:
+            dense: list[list[torch.Tensor]] = [[], [], [], [], []]
             for p in group["params"]:
                 if p.grad is None:
                     continue
@@ -53,21 +54,30 @@ class LazyAdamW(torch.optim.Optimizer):
                     state["exp_avg_sq"] = torch.zeros_like(p)
                 state["step"] += 1
                 if p.grad.is_sparse:
-                    grad = coalesced(p.grad)
-                    rows = grad.indices()[0]
-                    tensors = [t.index_select(0, rows) for t in (p, state["exp_avg"], state["exp_avg_sq"])]
-                    _adamw(group, tensors[0], grad.values(), tensors[1], tensors[2], state["step"])
-                    for full, part in zip((p, state["exp_avg"], state["exp_avg_sq"]), tensors):
-                        full.index_copy_(0, rows, part)
+                    self._sparse_step(group, p, state)
                 else:
-                    _adamw(group, p, p.grad, state["exp_avg"], state["exp_avg_sq"], state["step"])
+                    for bucket, t in zip(dense, (p, p.grad, state["exp_avg"], state["exp_avg_sq"], state["step"])):
+                        bucket.append(t)
+            if dense[0]:
+                _adamw(group, *dense)
         return None
 
+    @staticmethod
+    def _sparse_step(group: dict, p: torch.Tensor, state: dict) -> None:
+        grad = coalesced(p.grad)
+        rows = grad.indices()[0]
+        full = (p, state["exp_avg"], state["exp_avg_sq"])
+        part = [t.index_select(0, rows) for t in full]
+        _adamw(group, [part[0]], [grad.values()], [part[1]], [part[2]], [state["step"]])
+        for whole, piece in zip(full, part):
+            whole.index_copy_(0, rows, piece)
 
-def _adamw(group: dict, param, grad, exp_avg, exp_avg_sq, step: torch.Tensor) -> None:
-    """One AdamW update in place: p -= lr*wd*p; m, v moments; p -= lr/(1-b1^t) * m/(sqrt(v/(1-b2^t))+eps)."""
+
+def _adamw(group: dict, params, grads, exp_avgs, exp_avg_sqs, steps) -> None:
+    """AdamW updates in place (lists of tensors): p -= lr*wd*p; moments m, v;
+    p -= lr/(1-b1^t) * m/(sqrt(v/(1-b2^t))+eps)."""
     beta1, beta2 = group["betas"]
-    torch._fused_adamw_([param], [grad], [exp_avg], [exp_avg_sq], [], [step], lr=group["lr"], beta1=beta1,
+    torch._fused_adamw_(params, grads, exp_avgs, exp_avg_sqs, [], steps, lr=group["lr"], beta1=beta1,
                         beta2=beta2, weight_decay=group["weight_decay"], eps=group["eps"], amsgrad=False,
                         maximize=False)
 
