@@ -48,7 +48,8 @@ def median_time(fn, repeats: int) -> float:
 
 def overrides(args, cache: Path, run_dir: Path, *extra: str) -> list[str]:
     return ["data=imdb", f"data.dir={args.data}", f"data.cache_dir={cache}", "embeddings=word2vec",
-            f"embeddings.dir={args.w2v}", f"run_dir={run_dir}", "train.progress=none", *extra]
+            f"embeddings.dir={args.w2v}", f"run_dir={run_dir}", "train.progress=none", f"device={args.device}",
+            f"precision={args.precision}", *extra]
 
 
 def bench_tokenize(args, cfg, vocab, tmp: Path) -> dict[str, float]:
@@ -77,12 +78,13 @@ def bench_homework(vectors, dataset, steps: int, full_epoch: bool) -> dict[str, 
     return result
 
 
-def bench_epochs(args, tmp: Path, batch_sizes: list[int], lr: dict[int, float]) -> dict[int, dict[str, float]]:
+def bench_epochs(args, tmp: Path, batch_sizes: list[int]) -> dict[int, dict[str, float]]:
+    """One epoch per batch size (batch 1: the homework's lr 5e-5; larger: our default lr)."""
     out = {}
     for bs in batch_sizes:
         run_dir = tmp / f"epoch-bs{bs}"
         cfg = compose(overrides(args, tmp / "cache", run_dir, f"train.batch_size={bs}", "train.epochs=1",
-                                f"optim.lr={lr[bs]}", "train.eval_every=100000000",
+                                *(["optim.lr=5e-5"] if bs == 1 else []), "train.eval_every=100000000",
                                 "train.checkpoint_every=100000000", "train.checkpoint_seconds=1e9"))
         result = train(cfg, run_dir)
         out[bs] = {"epoch_s": result.metrics["train_seconds"], "test_f1": result.metrics["test_f1"]}
@@ -128,10 +130,17 @@ def bench_eval(args, tmp: Path) -> dict[str, float]:
     cfg = compose(overrides(args, tmp / "cache", tmp / "eval"))
     vocab, vectors = load_word2vec(args.w2v)
     test = load_dataset(cfg.data, vocab, splits=("test",))["test"]
-    model = build_model(cfg, vocab.size, vectors)
-    evaluate(model, test, batch_tokens=cfg.train.eval_batch_tokens)
-    seconds = median_time(lambda: evaluate(model, test, batch_tokens=cfg.train.eval_batch_tokens), 5)
-    return {"docs": len(test), "eval_s": seconds}
+    device = torch.device("cuda" if args.device == "cuda" else "cpu")
+    model = build_model(cfg, vocab.size, vectors).to(device)
+    amp = torch.bfloat16 if args.precision == "bf16" else None
+
+    def run() -> None:
+        evaluate(model, test, batch_tokens=cfg.train.eval_batch_tokens, device=device, autocast_dtype=amp)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    run()
+    return {"docs": len(test), "eval_s": median_time(run, 5)}
 
 
 def bench_rss(args, tmp: Path) -> dict[str, float]:
@@ -150,6 +159,9 @@ def main() -> None:
     parser.add_argument("--w2v", default="../shared/data/imdb-w2v")
     parser.add_argument("--homework-steps", type=int, default=3000)
     parser.add_argument("--homework-full-epoch", action="store_true", help="time a whole homework epoch and its F1")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    parser.add_argument("--batch-sizes", type=int, nargs="*", default=[1, 64, 256])
     parser.add_argument("--skip", nargs="*", default=[], help="sections to skip: tokenize homework epochs eval f1 rss")
     args = parser.parse_args()
     args.data, args.w2v = str(Path(args.data).resolve()), str(Path(args.w2v).resolve())
@@ -168,11 +180,12 @@ def main() -> None:
             figures["homework"] = bench_homework(vectors, dataset, args.homework_steps, args.homework_full_epoch)
             print("homework loop:", figures["homework"], flush=True)
         if "epochs" not in args.skip:
-            figures["epochs"] = bench_epochs(args, tmp, [1, 64, 256], {1: 5e-5, 64: 2e-3, 256: 4e-3})
+            figures["epochs"] = bench_epochs(args, tmp, args.batch_sizes)
             print("our epochs:", figures["epochs"], flush=True)
             if "homework" in figures:
-                ratio = figures["homework"]["epoch_s"] / figures["epochs"][256]["epoch_s"]
-                print(f"speed-up at batch 256 over the homework loop: {ratio:.0f}x", flush=True)
+                for bs, epoch in figures["epochs"].items():
+                    ratio = figures["homework"]["epoch_s"] / epoch["epoch_s"]
+                    print(f"speed-up at batch {bs} over the homework loop: {ratio:.0f}x", flush=True)
         if "eval" not in args.skip:
             figures["eval"] = bench_eval(args, tmp)
             print("eval:", figures["eval"], flush=True)

@@ -6,6 +6,7 @@ own output directory, logging and error messages.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any
@@ -42,22 +43,47 @@ def _register_schema() -> None:
         _REGISTERED = True
 
 
-def compose(overrides: list[str] | tuple[str, ...] = (), config_name: str = "config") -> DictConfig:
-    """Compose ``conf/<config_name>.yaml`` with Hydra ``overrides``; raise ClfError if invalid."""
+def compose_raw(overrides: list[str] | tuple[str, ...] = (), config_name: str = "config",
+                hydra_node: bool = False) -> DictConfig:
+    """Hydra's composition alone, without ``check``. With ``hydra_node``, Hydra's own ``hydra``
+    node is kept (``clf submit`` reads a preset's grid from ``hydra.sweeper.params``)."""
     _register_schema()
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3", job_name="clf"):
-            cfg = hydra_compose(config_name=config_name, overrides=list(overrides))
+            return hydra_compose(config_name=config_name, overrides=list(overrides), return_hydra_config=hydra_node)
     except ClfError:
         raise
     except Exception as exc:  # Hydra and OmegaConf raise many types; all mean "bad config"
         raise ClfError(f"bad config or override: {one_line(exc, first_lines=True)}") from None
     finally:
         GlobalHydra.instance().clear()
+
+
+def compose(overrides: list[str] | tuple[str, ...] = (), config_name: str = "config") -> DictConfig:
+    """Compose ``conf/<config_name>.yaml`` with Hydra ``overrides``; raise ClfError if invalid."""
+    return check(compose_raw(overrides, config_name))
+
+
+def check(cfg: DictConfig) -> DictConfig:
+    """Struct mode, no key outside the schema, valid values (ClfError otherwise); returns ``cfg``."""
     OmegaConf.set_struct(cfg, True)
-    validate(cfg)
+    check_schema(cfg)
+    if OmegaConf.get_type(cfg) is Config:  # other primary configs (conf/w2v.yaml) check their own values
+        validate(cfg)
     return cfg
+
+
+def check_schema(cfg: DictConfig) -> None:
+    """Reject keys the schema lacks: Hydra lets ``+model.nosuch=1`` add one to a structured config,
+    and such a run could never be resumed (``from_yaml`` rejects its stored config)."""
+    schema = OmegaConf.get_type(cfg)
+    if not dataclasses.is_dataclass(schema):
+        return
+    try:
+        OmegaConf.merge(OmegaConf.structured(schema), OmegaConf.create(OmegaConf.to_container(cfg)))
+    except Exception as exc:
+        raise ClfError(f"bad config or override: {one_line(exc, first_lines=True)}") from None
 
 
 def to_container(cfg: DictConfig) -> dict[str, Any]:

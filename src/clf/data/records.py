@@ -62,6 +62,10 @@ def read_table(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
         frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
         raise ClfError(f"malformed CSV: {' '.join(str(exc).split())}", path) from None
+    if not isinstance(frame.index, pd.RangeIndex):
+        # pandas turns the extra leading fields of rows longer than the header into an index,
+        # shifting every column: the file is malformed, not data to guess at
+        raise ClfError(f"malformed CSV: row 1 has more fields than the header's {len(frame.columns)}", path)
     if len(frame) == 0:
         raise ClfError("no data rows (only a header)", path)
     return frame
@@ -93,7 +97,7 @@ def parse_inst_ids(values: pd.Series, path: Path) -> np.ndarray:
     if dup.any():
         rows = np.flatnonzero(dup)
         first, twin = rows[0], rows[1:][ids[rows[1:]] == ids[rows[0]]][0]
-        raise ClfError(f"duplicate inst_id {ids[first]!r} in rows {first + 1} and {twin + 1}", path)
+        raise ClfError(f"duplicate inst_id {ids[first].item()!r} in rows {first + 1} and {twin + 1}", path)
     return ids
 
 

@@ -134,12 +134,15 @@ def _payload(state: TrainState, model, optimizer, scheduler, cfg, dataset: Datas
             "vocab_fingerprint": dataset.vocab.fingerprint()}
 
 
-def _restore(ckpt: dict[str, Any], model, optimizer, scheduler, cfg: DictConfig, dataset: Dataset,
-             ctx: Dist) -> TrainState:
+def _check_same_config(ckpt: dict[str, Any], cfg: DictConfig) -> None:
     differences = config_differences(from_yaml(ckpt["config_yaml"]), cfg)
     if differences:
         raise ClfError(f"run_dir holds a checkpoint of another config ({', '.join(differences[:6])} differ); "
                        "use a new run_dir= or the same overrides")
+
+
+def _restore(ckpt: dict[str, Any], model, optimizer, scheduler, cfg: DictConfig, dataset: Dataset,
+             ctx: Dist) -> TrainState:
     if ckpt["vocab_fingerprint"] != dataset.vocab.fingerprint():
         raise ClfError("run_dir holds a checkpoint trained with another vocabulary")
     model.load_state_dict(ckpt["model"])
@@ -176,6 +179,8 @@ def train(cfg: DictConfig, run_dir: Path, stop: StopRequest | None = None) -> Ru
         ckpt = checkpoint.load_latest(ckpt_dir)
     except checkpoint.CheckpointError as exc:
         raise ClfError(f"cannot resume: {exc}") from None
+    if ckpt is not None:
+        _check_same_config(ckpt, cfg)
     done = _completed_metrics(run_dir)
     if ckpt is not None and ckpt["state"].get("finished") and done is not None:
         log.info("%s already finished at step %d; not retraining", run_dir, ckpt["state"]["step"])
@@ -292,7 +297,10 @@ def train(cfg: DictConfig, run_dir: Path, stop: StopRequest | None = None) -> Ru
                 state.loss_steps, t_log, docs_since_log = 0, now, 0
             else:
                 progress.update(state.step)
-            if state.step % cfg.train.eval_every == 0:
+            # an epoch's (or the run's) last step is evaluated here, before its checkpoint: a run
+            # resumed from that checkpoint must not evaluate, and log F1/dev for, that step again
+            if (state.step % cfg.train.eval_every == 0 or state.batch_in_epoch == len(plan)
+                    or state.step == total):
                 stop_early = run_eval()
             time_due = time.monotonic() - t_ckpt >= cfg.train.checkpoint_seconds
             stopping, time_due = any_rank([stop.requested, time_due], ctx, device)

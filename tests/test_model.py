@@ -1,0 +1,173 @@
+"""The DocumentAttentionClassifier: padding-invariant, equal to the homework formula, heads trained."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+
+from clf.model import DocumentAttentionClassifier
+from clf.optim import LazyAdamW
+
+V, D, H = 50, 8, 3
+
+
+def make_model(hidden_layers: int = 0, positional: bool = False, sparse: bool = False, max_len: int = 512,
+               seed: int = 0) -> DocumentAttentionClassifier:
+    torch.manual_seed(seed)
+    model = DocumentAttentionClassifier(V, D, H, hidden_layers=hidden_layers, hidden_size=6, dropout=0.5,
+                                        positional=positional, max_len=max_len, sparse=sparse)
+    with torch.no_grad():  # make the output layer matter as much as the rest
+        model.output.weight.normal_()
+        model.output.bias.normal_()
+        if model.positions is not None:
+            model.positions.weight.normal_(std=0.5)
+    return model.eval()
+
+
+def random_docs(n: int = 12, seed: int = 1, max_len: int = 15) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    lengths = [0, 1, max_len] + torch.randint(1, max_len + 1, (n - 3,), generator=g).tolist()
+    return [torch.randint(0, V, (n_tokens,), generator=g) for n_tokens in lengths]
+
+
+def pad(docs: list[torch.Tensor], pad_id: int, extra: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(max(len(d) for d in docs), 1) + extra
+    ids = torch.full((len(docs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros(len(docs), width, dtype=torch.bool)
+    for i, doc in enumerate(docs):
+        ids[i, : len(doc)] = doc
+        mask[i, : len(doc)] = True
+    return ids, mask
+
+
+def reference(model: DocumentAttentionClassifier, doc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The homework's formula, one document at a time, written the straightforward way."""
+    E = model.embeddings.weight[doc]                                   # [T, D]
+    if model.positions is not None:
+        positions = torch.arange(len(doc)).clamp(max=model.max_len - 1)
+        E = E + model.positions.weight[positions]
+    if len(doc) == 0:
+        a = torch.zeros(0, H)
+        summaries = torch.zeros(H, D)
+    else:
+        a = torch.softmax(E @ model.heads, dim=0)                      # [T, H], over tokens
+        summaries = torch.stack([a[:, h] @ E for h in range(H)])       # [H, D]: a^T E per head
+    x = summaries.reshape(-1)                                          # concat of the H summaries
+    for layer in model.hidden:
+        x = layer(x)
+    logit = model.output.weight[0] @ x + model.output.bias[0]
+    return logit, a
+
+
+CASES = list(itertools.product([0, 1], [False, True]))  # (hidden_layers, positional)
+
+
+@pytest.mark.parametrize("hidden_layers,positional", CASES)
+def test_padding_does_not_change_results(hidden_layers, positional):
+    model = make_model(hidden_layers, positional)
+    docs = random_docs()
+    with torch.no_grad():
+        batch_logits, batch_attention = model(*pad(docs, model.pad_id, extra=4))
+        for i, doc in enumerate(docs):
+            logits, attention = model(*pad([doc], model.pad_id))
+            torch.testing.assert_close(torch.sigmoid(batch_logits[i]), torch.sigmoid(logits[0]), atol=1e-6, rtol=0)
+            torch.testing.assert_close(batch_attention[i, : len(doc)], attention[0, : len(doc)], atol=1e-6, rtol=0)
+            assert (batch_attention[i, len(doc):] == 0).all()
+        # a different companion set changes nothing either
+        shuffled = list(reversed(docs))
+        other_logits, _ = model(*pad(shuffled, model.pad_id))
+        torch.testing.assert_close(other_logits.flip(0), batch_logits, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("hidden_layers,positional", CASES)
+def test_equals_reference_formula(hidden_layers, positional):
+    model = make_model(hidden_layers, positional, max_len=10)  # docs up to 15 tokens: clamped positions
+    docs = random_docs()
+    with torch.no_grad():
+        logits, attention = model(*pad(docs, model.pad_id, extra=2))
+        for i, doc in enumerate(docs):
+            want_logit, want_attention = reference(model, doc)
+            torch.testing.assert_close(logits[i], want_logit, atol=1e-5, rtol=0)
+            torch.testing.assert_close(attention[i, : len(doc)], want_attention, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("hidden_layers,positional", CASES)
+@pytest.mark.parametrize("sparse", [False, True])
+def test_gradients_equal_reference(hidden_layers, positional, sparse):
+    model = make_model(hidden_layers, positional, sparse=sparse)
+    model.hidden.eval()
+    docs = random_docs(seed=3)
+    target = torch.tensor([i % 2 for i in range(len(docs))], dtype=torch.float32)
+    logits, _ = model(*pad(docs, model.pad_id, extra=1))
+    torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="sum").backward()
+    got = {name: (p.grad.to_dense() if p.grad.is_sparse else p.grad).clone() for name, p in model.named_parameters()}
+    if sparse:
+        grad = model.embeddings.weight.grad
+        assert grad.is_sparse
+        present = sorted(set(torch.cat(docs).tolist()))
+        rows = grad.coalesce().indices()[0].tolist()
+        assert [r for r in rows if r != model.pad_id] == present  # only the batch's rows (and padding's)
+        if model.pad_id in rows:
+            assert (grad.to_dense()[model.pad_id] == 0).all()
+    model.zero_grad(set_to_none=True)
+    want = torch.stack([reference(model, doc)[0] for doc in docs])
+    torch.nn.functional.binary_cross_entropy_with_logits(want, target, reduction="sum").backward()
+    for name, p in model.named_parameters():
+        torch.testing.assert_close(got[name], p.grad, atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_attention_sums_to_one_over_real_tokens():
+    for hidden_layers, positional in CASES:
+        model = make_model(hidden_layers, positional)
+        docs = random_docs()
+        with torch.no_grad():
+            _, attention = model(*pad(docs, model.pad_id, extra=3))
+        for i, doc in enumerate(docs):
+            sums = attention[i].sum(dim=0)
+            expected = torch.ones(H) if len(doc) else torch.zeros(H)
+            torch.testing.assert_close(sums, expected, atol=1e-6, rtol=0)
+            assert (attention[i] >= 0).all()
+
+
+def test_zero_token_document_gives_finite_output():
+    for hidden_layers, positional in CASES:
+        model = make_model(hidden_layers, positional).train()
+        ids, mask = pad([torch.tensor([], dtype=torch.long)] * 2, model.pad_id)
+        logits, attention = model(ids, mask)
+        assert torch.isfinite(logits).all()
+        assert (attention == 0).all()
+        logits.sum().backward()
+        for name, p in model.named_parameters():
+            if p.grad is not None:
+                grad = p.grad.to_dense() if p.grad.is_sparse else p.grad
+                assert torch.isfinite(grad).all(), name
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_head_matrix_is_trained(sparse):
+    model = make_model(sparse=sparse).train()
+    names = dict(model.named_parameters())
+    assert "heads" in names and names["heads"].shape == (D, H) and names["heads"].requires_grad
+    assert any(p is model.heads for p in model.parameters())
+    before = model.heads.detach().clone()
+    embeddings_before = model.embeddings.weight.detach().clone()
+    optimizer = LazyAdamW(model.parameters(), lr=0.1)
+    docs = random_docs()
+    logits, _ = model(*pad(docs, model.pad_id))
+    torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.ones(len(docs))).backward()
+    assert model.heads.grad is not None and model.heads.grad.abs().sum() > 0
+    optimizer.step()
+    assert not torch.equal(model.heads.detach(), before)
+    assert not torch.equal(model.embeddings.weight.detach(), embeddings_before)
+    assert torch.equal(model.embeddings.weight[model.pad_id].detach(), torch.zeros(D))
+
+
+def test_head_init_range_and_vectors():
+    vectors = torch.randn(V, D)
+    model = DocumentAttentionClassifier(V, D, H, head_init=0.25, vectors=vectors, freeze=True)
+    assert model.heads.abs().max() <= 0.25
+    assert torch.equal(model.embeddings.weight[:V].detach(), vectors)
+    assert not model.embeddings.weight.requires_grad
+    assert model.pad_id == V
