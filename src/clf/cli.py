@@ -15,6 +15,13 @@ from clf.errors import USAGE_EXIT, ClfError, one_line
 
 COMMANDS: dict[str, str] = {
     "train": "train (or resume) one run on this machine",
+    "w2v": "pre-train word2vec vectors (gensim) on a data source, or import published vectors",
+    "aggregate": "one table (CSV, Markdown, plots) of the runs of one or more sweeps",
+    "explain": "a run's prediction and attention for a text, or its heads over a split",
+    "submit": "submit a sweep (or one clf command) to Slurm or this machine, without waiting",
+    "status": "where a submitted sweep stands: one row per run, counts per state",
+    "cancel": "cancel every job of a sweep",
+    "resubmit": "rerun a sweep's failed or unfinished runs; they resume from their checkpoints",
 }
 
 

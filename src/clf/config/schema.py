@@ -100,7 +100,7 @@ class TrainConfig:
     max_steps: Optional[int] = None
     # documents are sorted by length inside windows of this many batches
     bucket_batches: int = 50
-    eval_batch_tokens: int = 262144
+    eval_batch_tokens: int = 1048576
     log_every: int = 10
     eval_every: int = 50
     checkpoint_every: int = 1000
@@ -112,27 +112,31 @@ class TrainConfig:
 
 @dataclass
 class ClusterConfig:
-    """Where ``clf submit`` runs jobs; ``local`` needs no Slurm."""
+    """Where ``clf submit`` runs jobs (a profile in ``conf/cluster/``); ``local`` needs no Slurm.
+
+    Every string here reaches ``sbatch`` and is checked against a conservative pattern first
+    (``clf.slurm.profile``).
+    """
 
     name: str = "local"
-    executor: str = "local"
+    executor: str = "local"                 # local (submitit's local executor) | slurm
     partition: Optional[str] = None
     account: Optional[str] = None
-    account_required: bool = False
+    account_required: bool = False          # true: refuse to submit without an account
     qos: Optional[str] = None
     gpus_per_node: int = 0
-    gres: Optional[str] = None
-    cpus_per_task: int = 2
+    gres: Optional[str] = None              # e.g. gpu:nvidia_a100_80gb_pcie_3g.40gb:1 (replaces gpus_per_node)
+    cpus_per_task: int = 2                  # also torch's threads when train.num_threads is null
     mem_gb: float = 8.0
     timeout_min: int = 60
     nodes: int = 1
-    tasks_per_node: int = 1
-    array_parallelism: int = 2
-    signal_delay_s: int = 120
-    max_num_timeout: int = 3
-    max_num_preempt: int = 3
-    setup: list[str] = field(default_factory=list)
-    additional_parameters: dict[str, Any] = field(default_factory=dict)
+    tasks_per_node: int = 1                 # > 1: data-parallel training, one process per task
+    array_parallelism: int = 2              # runs of a sweep running at the same time
+    signal_delay_s: int = 120               # USR2 this long before the time limit: checkpoint, requeue
+    max_num_timeout: int = 3                # requeues after time limits ...
+    max_num_preempt: int = 3                # ... and after preemptions, per job
+    setup: list[str] = field(default_factory=list)   # shell lines run before the job (module load ...)
+    additional_parameters: dict[str, Any] = field(default_factory=dict)   # more #SBATCH flags
 
 
 @dataclass

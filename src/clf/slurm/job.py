@@ -1,0 +1,256 @@
+"""What runs inside a job (Slurm or local): one run of a sweep, with its record.
+
+submitit unpickles a ``RunSpec`` and calls ``run_job(spec)`` in every task of the job. The run
+resumes from its run directory when a checkpoint is there. submitit's own USR2 handler would
+checkpoint from inside the signal handler, in the middle of a training step; instead,
+``StopRequest`` replaces it (and SIGTERM's), the training loop checkpoints at the next step
+boundary and returns 'interrupted', and then, for USR2 (Slurm's warning before a time limit or
+a preemption), rank 0 records the attempt and requeues the job: ``scontrol requeue`` on Slurm,
+submitit's requeue exit code locally. The requeued task reruns the same pickled ``RunSpec``.
+Requeues are capped by ``max_num_timeout`` and ``max_num_preempt``. SIGTERM (``scancel``, or
+Slurm requeueing the job itself) checkpoints and ends the attempt without a requeue.
+
+An exception ends the job FAILED (submitit re-raises it, the task exits non-zero) with
+``status.json`` 'failed' and the error's message. ``clf <command>`` jobs (``clf submit --job``)
+run the same way, without checkpoints: USR2 interrupts and requeues them from the start.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from clf.slurm import jobfiles
+from clf.slurm.manifest import KIND_TRAIN
+from clf.train.signals import StopRequest
+
+log = logging.getLogger("clf.slurm.job")
+EXIT_REQUEUED = 75            # the attempt stopped after a checkpoint; Slurm requeues the job
+LOCAL_REQUEUE_EXIT = 144      # submitit's local controller restarts a task that exits with this
+TIME_LIMIT_MARGIN_S = 60      # Slurm checks time limits (and sends the USR2 warning) every ~30 s
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything a job needs (pickled by submitit; plain data only)."""
+
+    sweep_dir: str
+    name: str
+    run_dir: str
+    submission: int
+    kind: str
+    config: dict[str, Any] = field(default_factory=dict)
+    argv: tuple[str, ...] = ()
+    timeout_min: int = 60
+    signal_delay_s: int = 120
+    max_num_timeout: int = 3
+    max_num_preempt: int = 3
+    cpus_per_task: int = 1
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    """Who and where this task is (from submitit's job environment)."""
+
+    executor: str
+    job_id: str
+    array_job_id: str | None
+    array_index: int | None
+    rank: int
+    node: str
+    restarts: int | None      # Slurm's SLURM_RESTART_COUNT; None: count attempts
+    log: str | None
+
+    @classmethod
+    def current(cls) -> "JobInfo":
+        import submitit
+
+        host = socket.gethostname()
+        try:
+            env = submitit.JobEnvironment()
+        except RuntimeError:  # not inside a submitit job (called directly)
+            return cls("none", str(os.getpid()), None, None, 0, host, None, None)
+        task = env.array_task_id
+        restarts = os.environ.get("SLURM_RESTART_COUNT")
+        return cls(env.cluster, env.job_id, env.array_job_id, int(task) if task is not None else None,
+                   env.global_rank, host, int(restarts) if restarts else (0 if env.cluster == "slurm" else None),
+                   str(env.paths.stderr))
+
+
+class _Stop(BaseException):
+    """Raised by the signal handler of ``clf <command>`` jobs (they have no step boundary)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.signal_name = name
+
+
+class Journal:
+    """Rank 0's ``status.json`` and ``attempts.jsonl`` for this attempt."""
+
+    def __init__(self, spec: RunSpec, info: JobInfo) -> None:
+        self.spec, self.info = spec, info
+        self.run_dir = Path(spec.run_dir)
+        self.started = time.time()
+        self.previous = jobfiles.read_attempts(self.run_dir)
+        mine = [a for a in self.previous if a.get("event") == "start" and a.get("job_id") == info.job_id]
+        self.restarts = info.restarts if info.restarts is not None else len(mine)
+        self.elapsed_before = sum(float(a.get("seconds") or 0) for a in self.previous if a.get("event") == "end")
+
+    def _identity(self) -> dict[str, Any]:
+        i = self.info
+        return {"job_id": i.job_id, "array_job_id": i.array_job_id, "array_index": i.array_index,
+                "executor": i.executor, "node": i.node, "pid": os.getpid(), "restarts": self.restarts,
+                "submission": self.spec.submission}
+
+    def start(self) -> None:
+        jobfiles.append_attempt(self.run_dir, {"event": "start", **self._identity(), "time": _iso(self.started)})
+        self.status(jobfiles.RUNNING)
+
+    def status(self, state: str, error: str | None = None, seconds: float | None = None) -> None:
+        elapsed = self.elapsed_before + (seconds if seconds is not None else 0.0)
+        jobfiles.write_status(self.run_dir, {"state": state, "error": error, **self._identity(),
+                                             "attempt_started": _iso(self.started), "elapsed_s": round(elapsed, 1),
+                                             "log": self.info.log})
+
+    def end(self, state: str, reason: str, error: str | None = None) -> None:
+        ended = time.time()
+        seconds = ended - self.started
+        jobfiles.append_attempt(self.run_dir, {"event": "end", **self._identity(), "start": _iso(self.started),
+                                               "end": _iso(ended), "seconds": round(seconds, 2), "reason": reason,
+                                               "error": error})
+        self.status(state, error, seconds)
+
+    def requeues(self, kind: str) -> int:
+        """Requeues of this kind (timeout, preempt) already done for this job id."""
+        return sum(1 for a in self.previous if a.get("event") == "end" and a.get("job_id") == self.info.job_id
+                   and a.get("reason") == f"requeued-{kind}")
+
+
+def _iso(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(seconds))
+
+
+def _error_text(exc: BaseException) -> str:
+    """The exception as one line (a ClfError's message, else ``Type: message``)."""
+    from clf.errors import ClfError, one_line
+
+    text = one_line(exc)
+    return text if isinstance(exc, ClfError) else f"{type(exc).__name__}: {text}"
+
+
+def _train(spec: RunSpec, info: JobInfo, stop: StopRequest) -> tuple[str, str | None]:
+    """Train or resume; ('completed' | 'interrupted', the signal that stopped it)."""
+    from clf.commands.train import add_file_log
+    from clf.config.compose import from_yaml
+    from clf.train.loop import train
+
+    cfg = from_yaml(json.dumps(spec.config))  # JSON is YAML
+    if cfg.train.num_threads is None:
+        cfg.train.num_threads = max(1, spec.cpus_per_task)
+    run_dir = Path(spec.run_dir)
+    if info.rank == 0:
+        add_file_log(run_dir)
+    result = train(cfg, run_dir, stop)
+    return result.status, stop.signal_name
+
+
+def _command(spec: RunSpec, stop: StopRequest) -> tuple[str, str | None]:
+    """``clf <argv>`` in this process; a non-zero exit status raises."""
+    def handle(signum: int, frame: FrameType | None) -> None:
+        raise _Stop(signal.Signals(signum).name)
+
+    if stop.requested:  # a signal came while the job started
+        return jobfiles.INTERRUPTED, stop.signal_name
+    for sig in (signal.SIGUSR2, signal.SIGTERM):
+        signal.signal(sig, handle)
+    name, *args = spec.argv
+    try:
+        code = importlib.import_module(f"clf.commands.{name.replace('-', '_')}").main(list(args))
+    except _Stop as stop:
+        return jobfiles.INTERRUPTED, stop.signal_name
+    except KeyboardInterrupt:  # `clf w2v` turns SIGTERM into KeyboardInterrupt
+        return jobfiles.INTERRUPTED, "SIGTERM"
+    finally:  # a late signal must not interrupt the bookkeeping that follows
+        for sig in (signal.SIGUSR2, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+    if code:
+        raise RuntimeError(f"clf {' '.join(spec.argv)} exited with status {code}")
+    return jobfiles.COMPLETED, None
+
+
+def _near_time_limit(spec: RunSpec, started: float) -> bool:
+    left = spec.timeout_min * 60 - (time.time() - started)
+    return left <= spec.signal_delay_s + TIME_LIMIT_MARGIN_S
+
+
+def _requeue(info: JobInfo) -> None:
+    """Ask Slurm to requeue this job (locally, exiting with LOCAL_REQUEUE_EXIT is the request)."""
+    if info.executor != "slurm":
+        return
+    result = subprocess.run(["scontrol", "requeue", info.job_id], capture_output=True, text=True, timeout=60)
+    if result.returncode != 0:
+        raise RuntimeError(f"scontrol requeue {info.job_id} failed: {' '.join(result.stderr.split())}")
+
+
+def _after_interrupt(spec: RunSpec, info: JobInfo, journal: Journal | None, signal_name: str | None) -> dict[str, Any]:
+    """USR2: requeue (within the caps; exits) or give up (raises); SIGTERM/SIGINT: end the attempt."""
+    if signal_name != "SIGUSR2":
+        if journal:
+            journal.end(jobfiles.INTERRUPTED, f"stopped-{signal_name or 'signal'}")
+        return {"status": jobfiles.INTERRUPTED, "signal": signal_name}
+    if journal is None:  # ranks > 0: rank 0 requeues the job (and this task with it)
+        raise SystemExit(EXIT_REQUEUED)
+    kind = "timeout" if _near_time_limit(spec, journal.started) else "preempt"
+    limit = spec.max_num_timeout if kind == "timeout" else spec.max_num_preempt
+    done = journal.requeues(kind)
+    if done >= limit:
+        message = (f"{'time limit' if kind == 'timeout' else 'preemption'} after {done} requeues "
+                   f"(cluster.max_num_{kind}={limit}); `clf resubmit {spec.sweep_dir}` continues from the checkpoint")
+        journal.end(jobfiles.FAILED, f"gave-up-{kind}", message)
+        raise RuntimeError(message)
+    log.warning("requeueing %s after %s (%d of %d)", info.job_id, kind, done + 1, limit)
+    try:
+        _requeue(info)
+    except (OSError, RuntimeError, subprocess.TimeoutExpired) as exc:
+        journal.end(jobfiles.FAILED, "requeue-failed",
+                    f"{_error_text(exc)}; `clf resubmit {spec.sweep_dir}` continues from the checkpoint")
+        raise
+    journal.end(jobfiles.REQUEUED, f"requeued-{kind}")
+    raise SystemExit(LOCAL_REQUEUE_EXIT if info.executor == "local" else EXIT_REQUEUED)
+
+
+def run_job(spec: RunSpec) -> dict[str, Any]:
+    """Run (or resume) one run of a sweep inside a job; see the module's docstring."""
+    # first of all, replace submitit's handlers: Slurm's warning can come seconds after the start
+    stop = StopRequest().install((signal.SIGUSR2, signal.SIGTERM, signal.SIGINT))
+    from clf.cli import setup_logging
+
+    setup_logging()
+    info = JobInfo.current()
+    journal = Journal(spec, info) if info.rank == 0 else None
+    if journal:
+        journal.start()
+    try:
+        state, signal_name = _train(spec, info, stop) if spec.kind == KIND_TRAIN else _command(spec, stop)
+    except BaseException as exc:
+        if journal and not isinstance(exc, SystemExit):
+            journal.end(jobfiles.FAILED, "failed", _error_text(exc))
+            log.error("run %s failed:\n%s", spec.name, traceback.format_exc())
+        raise
+    if state == jobfiles.COMPLETED:
+        if journal:
+            journal.end(jobfiles.COMPLETED, "completed")
+        return {"status": jobfiles.COMPLETED, "run_dir": spec.run_dir}
+    return _after_interrupt(spec, info, journal, signal_name)

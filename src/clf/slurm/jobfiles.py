@@ -1,0 +1,68 @@
+"""A run's own record of its jobs: ``status.json`` (replaced atomically) and ``attempts.jsonl``
+(one JSON line appended when an attempt starts and one when it ends).
+
+``status.json``'s ``state`` is one of ``pending running requeued interrupted completed failed
+cancelled``; ``error`` holds the failure's message. Its ``submission`` field says which
+submission of the sweep wrote it, so ``clf status`` ignores a record left by an earlier one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from clf.atomic import atomic_write_json
+
+STATUS, ATTEMPTS = "status.json", "attempts.jsonl"
+PENDING, RUNNING, REQUEUED, INTERRUPTED = "pending", "running", "requeued", "interrupted"
+COMPLETED, FAILED, CANCELLED = "completed", "failed", "cancelled"
+FINAL_STATES = (COMPLETED, FAILED, CANCELLED)
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A JSON object file, or None when missing, half-written or not an object (never raises)."""
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def read_status(run_dir: Path) -> dict[str, Any] | None:
+    return read_json(run_dir / STATUS)
+
+
+def write_status(run_dir: Path, record: dict[str, Any]) -> None:
+    atomic_write_json(run_dir / STATUS, {**record, "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+
+
+def append_attempt(run_dir: Path, record: dict[str, Any]) -> None:
+    """One line, written with a single ``write`` in append mode (lines never interleave)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    line = (json.dumps(record, sort_keys=False) + "\n").encode()
+    fd = os.open(run_dir / ATTEMPTS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_attempts(run_dir: Path) -> list[dict[str, Any]]:
+    """The records of ``attempts.jsonl`` (a torn last line is skipped)."""
+    try:
+        lines = (run_dir / ATTEMPTS).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+    records = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records

@@ -1,0 +1,134 @@
+"""Hand runs to an executor: one Slurm job array per submission (one ``sbatch`` call), or a
+detached local runner. Shared by ``clf submit`` and ``clf resubmit``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from clf.config.schema import ClusterConfig
+from clf.errors import ClfError, one_line
+from clf.slurm import jobfiles, profile
+from clf.slurm.job import RunSpec
+from clf.slurm.manifest import MANIFEST, Manifest, RunEntry, Submission, now_iso
+
+_JOB_ID = re.compile(r"\d+(_\d+)?")
+AFTER_KINDS = ("afterok", "afterany")
+
+
+def make_spec(manifest: Manifest, run: RunEntry, cluster: ClusterConfig, submission: int) -> RunSpec:
+    return RunSpec(sweep_dir=manifest.sweep_dir, name=run.name, run_dir=str(manifest.run_dir(run)),
+                   submission=submission, kind=run.kind, config=run.config, argv=tuple(run.argv),
+                   timeout_min=cluster.timeout_min, signal_delay_s=cluster.signal_delay_s,
+                   max_num_timeout=cluster.max_num_timeout, max_num_preempt=cluster.max_num_preempt,
+                   cpus_per_task=cluster.cpus_per_task)
+
+
+def resolve_after(after: dict[str, list[str]], executor: str) -> str | None:
+    """``--after``/``--after-any`` values (sweep directories or Slurm job ids) -> sbatch's
+    ``--dependency`` (Slurm), or None (local: the runner waits for the sweeps itself)."""
+    parts = []
+    for kind in AFTER_KINDS:
+        ids: list[str] = []
+        for value in after.get(kind, []):
+            if _JOB_ID.fullmatch(value):
+                if executor != "slurm":
+                    raise ClfError(f"--after {value}: a job id needs a Slurm profile; with cluster=local give the "
+                                   "sweep directory")
+                ids.append(value)
+                continue
+            other = Manifest.load(value)
+            if other.executor != executor:
+                raise ClfError(f"--after {value}: that sweep runs on {other.executor}, this one on {executor}")
+            ids += sorted({r.array_job_id for r in other.runs if r.array_job_id})
+        if ids:
+            parts.append(f"{kind}:" + ":".join(ids))
+    return ",".join(parts) if executor == "slurm" and parts else None
+
+
+def submit(manifest: Manifest, runs: list[RunEntry], cluster: ClusterConfig, kind: str,
+           after: dict[str, list[str]] | None = None) -> Submission:
+    """Submit ``runs`` as one submission; updates the runs and the manifest and saves it."""
+    started = time.perf_counter()
+    after = {kind: [value if _JOB_ID.fullmatch(value) else str(Path(value).absolute()) for value in values]
+             for kind, values in (after or {}).items() if values}
+    index = len(manifest.submissions)
+    submission = Submission(time=now_iso(), kind=kind, runs=[r.name for r in runs], after=after)
+    submission.dependency = resolve_after(after, cluster.executor)
+    specs = [make_spec(manifest, run, cluster, index) for run in runs]
+    for run in runs:
+        if run.job_id:
+            run.history.append(run.job_id)
+        run.set_job(None)
+        run.submission = index
+        if kind == "resubmit":  # replace the earlier submission's final state (aggregate reads it)
+            record = {"state": jobfiles.PENDING, "error": None, "submission": index}
+            jobfiles.write_status(manifest.run_dir(run), record)
+    manifest.submissions.append(submission)
+    if cluster.executor == "slurm":
+        job_ids = _submit_slurm(manifest, specs, cluster, submission.dependency)
+        for run, job_id in zip(runs, job_ids):
+            run.set_job(job_id)
+        submission.job_ids = sorted({j.split("_")[0] for j in job_ids}, key=int)
+        submission.sbatch_calls = 1
+        submission.seconds = round(time.perf_counter() - started, 3)
+        manifest.save()
+    else:
+        manifest.save()  # the runner reads its runs from the manifest
+        submission.runner = _start_local_runner(manifest, index)
+        submission.seconds = round(time.perf_counter() - started, 3)
+        manifest.save()
+    return submission
+
+
+def _submit_slurm(manifest: Manifest, specs: list[RunSpec], cluster: ClusterConfig,
+                  dependency: str | None) -> list[str]:
+    """One ``sbatch`` call: a job array of ``specs`` (a plain job when there is one)."""
+    import submitit
+
+    from clf.slurm.job import run_job
+
+    try:
+        executor = submitit.SlurmExecutor(folder=manifest.jobs_dir, max_num_timeout=cluster.max_num_timeout)
+    except RuntimeError as exc:
+        raise ClfError(f"cluster={cluster.name} needs Slurm ({exc}); use cluster=local on this machine") from None
+    executor.update_parameters(**profile.slurm_parameters(cluster, profile.job_name(manifest.name), dependency))
+    os.environ[profile.VENV_VARIABLE] = sys.prefix  # jobs inherit the environment: setup lines can use it
+    try:
+        with executor.batch():
+            jobs = [executor.submit(run_job, spec) for spec in specs]
+    except Exception as exc:  # sbatch's refusal (bad partition, account, limits, ...)
+        raise ClfError(f"sbatch refused the job: {_sbatch_error(exc)}") from None
+    return [job.job_id for job in jobs]
+
+
+def _sbatch_error(exc: Exception) -> str:
+    lines = [ln.strip() for ln in str(exc).splitlines() if "error" in ln.lower()]
+    return " ".join(lines[:2]) if lines else one_line(exc)
+
+
+def _start_local_runner(manifest: Manifest, index: int) -> dict[str, object]:
+    """A detached ``clf.slurm.local_runner`` (own session, output to jobs/runner-N.log)."""
+    manifest.jobs_dir.mkdir(parents=True, exist_ok=True)
+    log_path = manifest.jobs_dir / f"runner-{index}.log"
+    with open(log_path, "ab") as out:
+        process = subprocess.Popen([sys.executable, "-m", "clf.slurm.local_runner", manifest.sweep_dir, str(index)],
+                                   stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True, close_fds=True)
+    return {"pid": process.pid, "host": socket.gethostname(), "log": str(log_path)}
+
+
+def check_sweep_paths(sweep_dir: Path, executor: str) -> None:
+    """Paths that reach the sbatch script (logs under the sweep, the python executable)."""
+    if executor == "slurm":
+        profile.check_script_path(sweep_dir / "jobs", "sweep_dir")
+        profile.check_python()
+    if (sweep_dir / MANIFEST).exists():
+        raise ClfError(f"{sweep_dir} already holds a sweep ({MANIFEST}): `clf resubmit {sweep_dir}` reruns its "
+                       "unfinished runs; use another sweep_dir= for a new sweep")

@@ -1,0 +1,150 @@
+"""Data-parallel training with real torch.distributed (gloo, CPU), launched by torchrun.
+
+* 2 ranks equal 1 rank with the same global batch (weights allclose 1e-5);
+* 2 ranks SIGKILLed mid-run and started again end equal to an uninterrupted 2-rank run;
+* USR2 to one rank only: every rank checkpoints and exits 75, and the resumed run is equal too.
+
+The Slurm variant (2 tasks through srun) is in test_slurm.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import clf_env, make_dataset, run_clf, train_args
+
+from clf.train import checkpoint
+
+pytestmark = pytest.mark.slow
+
+# 800 documents, global batch 16: 50 steps an epoch. The equality of 1 and 2 ranks is checked
+# after SHORT steps (summation order differs, so float differences grow with steps); the
+# kill-and-resume runs are LONG enough to be stopped mid-run, and must match bit for bit.
+SHORT, LONG = 40, 1200
+COMMON = ["train.eval_every=100", "train.checkpoint_every=20", "train.checkpoint_seconds=3600"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def torchrun(*clf_args: str) -> subprocess.Popen:
+    """``torchrun --nproc-per-node=2 -m clf ARGS``."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc-per-node=2",
+               f"--master-port={free_port()}", "-m", "clf", *clf_args]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=clf_env())
+
+
+def ranks(process: subprocess.Popen, run_dir: Path) -> list[int]:
+    """The pids of torchrun's two workers (each in a session of its own) of the run in ``run_dir``."""
+    found = subprocess.run(["pgrep", "-f", "--", f"clf train .*run_dir={run_dir}( |$)"], capture_output=True,
+                           text=True).stdout.split()
+    pids = [int(pid) for pid in found if int(pid) != process.pid]
+    assert len(pids) == 2, found
+    return pids
+
+
+def weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    return checkpoint.read(run_dir / "checkpoints" / "last.pt")["model"]
+
+
+def assert_weights_close(a: Path, b: Path, atol: float = 1e-5) -> None:
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys()
+    for key in wa:
+        diff = (wa[key].to_dense() - wb[key].to_dense()).abs().max().item()
+        assert torch.allclose(wa[key].to_dense(), wb[key].to_dense(), atol=atol, rtol=0), f"{key}: max diff {diff}"
+
+
+def finish(process: subprocess.Popen) -> str:
+    """Wait for a torchrun that must succeed; its stderr (the workers' errors in the message)."""
+    _, stderr = process.communicate(timeout=600)
+    errors = [line for line in stderr.splitlines() if "error:" in line or "Error" in line]
+    assert process.returncode == 0, "\n".join(errors) or stderr[-3000:]
+    return stderr
+
+
+def metrics(run_dir: Path) -> dict:
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+def wait_for_step(process: subprocess.Popen, run_dir: Path, min_step: int, timeout: float = 300) -> int:
+    """Poll last.pt until it holds step >= min_step while the run still runs."""
+    deadline = time.monotonic() + timeout
+    path = run_dir / "checkpoints" / "last.pt"
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"run exited ({process.returncode}) early:\n{process.communicate()[1]}"
+        try:
+            step = checkpoint.read(path)["state"]["step"]
+        except checkpoint.CheckpointError:
+            step = -1
+        if step >= min_step:
+            return step
+        time.sleep(0.01)
+    raise AssertionError(f"no checkpoint of step >= {min_step} within {timeout} s")
+
+
+def args(data, run_dir: Path, steps: int) -> list[str]:
+    return train_args(data, run_dir, *COMMON, f"train.max_steps={steps}")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """The data, and uninterrupted runs: 1 process and 2 ranks of SHORT steps, 2 ranks of LONG."""
+    root = tmp_path_factory.mktemp("ddp")
+    data = make_dataset(root / "data", n_train=800)
+    two = {steps: torchrun(*args(data, root / f"two-{steps}", steps)) for steps in (SHORT, LONG)}
+    one = run_clf(*args(data, root / "one", SHORT), timeout=600)
+    assert one.returncode == 0, one.stderr
+    for process in two.values():
+        assert "rank 1 of 2 (gloo)" in finish(process)
+    return data, root / "one", root / f"two-{SHORT}", root / f"two-{LONG}"
+
+
+def test_two_ranks_equal_one_rank_with_the_same_global_batch(runs):
+    _, one, two, _ = runs
+    assert metrics(one)["steps"] == metrics(two)["steps"] == SHORT
+    assert_weights_close(one, two)
+    assert abs(metrics(one)["dev_f1"] - metrics(two)["dev_f1"]) < 1e-6
+
+
+def test_two_ranks_killed_and_resumed_equal_an_uninterrupted_run(runs, tmp_path):
+    data, _, _, two = runs
+    run_dir = tmp_path / "killed"
+    process = torchrun(*args(data, run_dir, LONG))
+    wait_for_step(process, run_dir, 60)
+    for pid in ranks(process, run_dir) + [process.pid]:
+        os.kill(pid, signal.SIGKILL)
+    process.communicate(timeout=60)
+    assert checkpoint.read(run_dir / "checkpoints" / "last.pt")["state"]["step"] < LONG, "finished before the kill"
+    stderr = finish(torchrun(*args(data, run_dir, LONG)))
+    assert "resuming" in stderr
+    assert_weights_close(two, run_dir, atol=0)
+    assert {k: metrics(two)[k] for k in ("dev_f1", "test_f1", "best_step")} == \
+        {k: metrics(run_dir)[k] for k in ("dev_f1", "test_f1", "best_step")}
+
+
+def test_usr2_to_one_rank_stops_every_rank_and_resumes_equal(runs, tmp_path):
+    data, _, _, two = runs
+    run_dir = tmp_path / "usr2"
+    process = torchrun(*args(data, run_dir, LONG))
+    wait_for_step(process, run_dir, 40)
+    os.kill(max(ranks(process, run_dir)), signal.SIGUSR2)  # one rank only
+    _, stderr = process.communicate(timeout=120)
+    assert "stopped by" in stderr and stderr.count("checkpoint saved") == 2, stderr
+    stopped_at = checkpoint.read(run_dir / "checkpoints" / "last.pt")["state"]["step"]
+    assert stopped_at < LONG
+    stderr = finish(torchrun(*args(data, run_dir, LONG)))
+    assert f"at step {stopped_at}" in stderr
+    assert_weights_close(two, run_dir, atol=0)
