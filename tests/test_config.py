@@ -82,3 +82,15 @@ def test_bad_override_in_process_raises_clf_error(name):
     overrides, needle = BAD_OVERRIDES[name]
     with pytest.raises(ClfError, match=needle.replace(".", r"\.")):
         compose(overrides)
+
+
+def test_group_files_agree_with_schema_defaults(compose_cfg):
+    """conf/model, optim and train list every knob; their values are the schema's defaults."""
+    from omegaconf import OmegaConf
+
+    from clf.config.schema import Config
+
+    composed = compose_cfg()
+    schema = OmegaConf.structured(Config)
+    for group in ("model", "optim", "train", "embeddings"):
+        assert OmegaConf.to_container(composed[group]) == OmegaConf.to_container(schema[group]), group

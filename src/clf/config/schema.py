@@ -77,7 +77,7 @@ class ModelConfig:
 class OptimConfig:
     """AdamW, gradient clipping and the learning-rate schedule."""
 
-    lr: float = 5e-3
+    lr: float = 3e-3
     weight_decay: float = 0.01
     beta1: float = 0.9
     beta2: float = 0.999
@@ -85,8 +85,8 @@ class OptimConfig:
     # lazy: AdamW on the embedding rows a batch touches; dense: torch.optim.AdamW on all rows
     embedding_update: str = "lazy"
     grad_clip: Optional[float] = 1.0
-    schedule: str = "none"
-    warmup_steps: int = 0
+    schedule: str = "linear"
+    warmup_steps: int = 40
     plateau_factor: float = 0.5
     plateau_patience: int = 2
 
@@ -95,8 +95,8 @@ class OptimConfig:
 class TrainConfig:
     """Batching, length of training, evaluation, logging and checkpoint cadence."""
 
-    batch_size: int = 128
-    epochs: int = 2
+    batch_size: int = 64
+    epochs: int = 3
     max_steps: Optional[int] = None
     # documents are sorted by length inside windows of this many batches
     bucket_batches: int = 50
