@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import sys
+from multiprocessing.connection import Connection
 from pathlib import Path
+
+from clf.errors import ClfError
 
 EPILOG = """examples:
   clf aggregate sweeps/heads                          # group by every key that varies (not seed)
@@ -35,17 +39,66 @@ def default_out(dirs: list[str]) -> Path:
     return Path("results") / (name or "aggregate")
 
 
+def _plot_worker(conn: Connection) -> None:
+    """Import matplotlib at once, then draw the plots of the aggregate the parent sends (or None)."""
+    from clf.results.aggregate import write_plots
+    from clf.results import plots  # noqa: F401  (matplotlib, the slow import)
+
+    job = conn.recv()
+    if job is None:
+        return
+    try:
+        conn.send(("ok", [str(path) for path in write_plots(*job)]))
+    except Exception as exc:  # reported by the parent as one line
+        from clf.errors import one_line
+
+        conn.send(("error", one_line(exc)))
+
+
+class _Plotter:
+    """Plots drawn in a forked process that imports matplotlib while this one reads the runs."""
+
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("fork")
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=_plot_worker, args=(child,), daemon=True)
+        self.process.start()
+
+    def start(self, agg, out: Path) -> None:
+        self.conn.send((agg, out))
+
+    def finish(self) -> list[str]:
+        """Wait for the plots; the paths written."""
+        status, payload = self.conn.recv()
+        self.process.join()
+        if status != "ok":
+            raise ClfError(f"plots failed: {payload}")
+        return payload
+
+    def cancel(self) -> None:
+        self.conn.send(None)
+        self.process.join()
+
+
 def main(argv: list[str]) -> int:
     args = parse(argv)
-    from clf.results.aggregate import aggregate, report, write_plots, write_tables
+    plotter = _Plotter() if args.plots else None
+    try:
+        from clf.results.aggregate import aggregate, report, write_tables
 
-    by = [key.strip() for value in args.by for key in value.split(",") if key.strip()]
-    agg = aggregate(args.dirs, by)
+        by = [key.strip() for value in args.by for key in value.split(",") if key.strip()]
+        agg = aggregate(args.dirs, by)
+    except BaseException:
+        if plotter is not None:
+            plotter.cancel()
+        raise
     out = args.out or default_out(args.dirs)
-    written = write_tables(agg, out, latex=args.latex)
-    if args.plots:
-        written += write_plots(agg, out)
+    if plotter is not None:
+        plotter.start(agg, out)
+    written = [str(path) for path in write_tables(agg, out, latex=args.latex)]
     print(report(agg))
+    if plotter is not None:
+        written += plotter.finish()
     for path in written:
         print(f"wrote {path}", file=sys.stderr)
     return 0
