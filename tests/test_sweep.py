@@ -88,22 +88,24 @@ def test_each_run_equals_hydra_composing_its_overrides(tmp_path):
 
 
 def test_preset_grid_expands_and_the_command_line_wins(tmp_path):
+    vectors = f"embeddings.dir={tmp_path / 'vectors'}"  # the presets start from word2vec vectors
     where = f"sweep_dir={tmp_path}"
-    full = plan(["experiment=heads", where])
-    assert len(full.runs) == 12 and full.name == "heads"
-    assert {r.config["model"]["num_heads"] for r in full.runs} == {1, 2, 4, 8}
-    one_seed = plan(["experiment=heads", "seed=5", where])
-    assert [r.config["seed"] for r in one_seed.runs] == [5] * 4
-    assert [r.name for r in one_seed.runs] == [f"model.num_heads={h}" for h in (1, 2, 4, 8)]
-    narrowed = plan(["experiment=heads", "model.num_heads=3", "seed=0,1", where])
+    full = plan(["experiment=heads", vectors, where])
+    assert len(full.runs) == 15 and full.name == "heads"
+    assert {r.config["model"]["num_heads"] for r in full.runs} == {1, 2, 4, 8, 16}
+    assert {r.config["embeddings"]["kind"] for r in full.runs} == {"word2vec"}
+    one_seed = plan(["experiment=heads", vectors, "seed=5", where])
+    assert [r.config["seed"] for r in one_seed.runs] == [5] * 5
+    assert [r.name for r in one_seed.runs] == [f"model.num_heads={h}" for h in (1, 2, 4, 8, 16)]
+    narrowed = plan(["experiment=heads", vectors, "model.num_heads=3", "seed=0,1", where])
     assert [(r.config["model"]["num_heads"], r.config["seed"]) for r in narrowed.runs] == [(3, 0), (3, 1)]
     # `clf train` accepts the preset too (and ignores its grid)
-    assert compose(["experiment=heads"]).name == "heads"
+    assert compose(["experiment=heads", vectors]).name == "heads"
 
 
 def test_default_sweep_dir_has_the_name_and_a_time(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    result = plan(["experiment=heads", "seed=0"])
+    result = plan(["experiment=heads", "seed=0", "embeddings.dir=vectors"])
     assert result.sweep_dir.parent == tmp_path / "sweeps" and result.sweep_dir.name.startswith("heads-20")
 
 

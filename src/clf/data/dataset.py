@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from clf.atomic import atomic_write_text
 from clf.data.cache import TokenizedSplit, default_cache_root, load_or_build
-from clf.data.encode import encode
+from clf.data.encode import count_tokens, encode
 from clf.data.sources import SplitSource, split_sources
 from clf.data.tokenizer import Tokenizer
 from clf.data.vocab import Vocab
@@ -62,7 +64,7 @@ def build_vocab(sources: list[SplitSource], tokenizer: Tokenizer, min_count: int
     for source in sources:
         texts = source.read().texts
         documents.extend(texts[:limit] if limit is not None and source.name == "train" else texts)
-    vocab = Vocab.build((tokenizer(t) for t in documents), min_count=min_count, max_size=max_size)
+    vocab = Vocab.from_counts(count_tokens(documents, tokenizer), min_count=min_count, max_size=max_size)
     try:
         atomic_write_text(path, json.dumps(vocab.words, ensure_ascii=False))
     except OSError as exc:
@@ -82,10 +84,11 @@ def load_dataset(data_cfg, vocab: Vocab | None = None, splits: tuple[str, ...] =
     if vocab is None:
         chosen = [sources[s] for s in vocab_splits if s in sources]
         vocab = build_vocab(chosen, tokenizer, data_cfg.min_count, data_cfg.max_size, root, data_cfg.train_limit)
-    result = {}
-    for name in splits:
-        if name in sources:
-            result[name] = tokenize_split(sources[name], tokenizer, vocab, root)
+    wanted = [name for name in splits if name in sources]
+    # splits are read and encoded side by side: gzip, pandas' parser and numpy release the GIL
+    with ThreadPoolExecutor(max_workers=max(1, min(len(wanted), os.cpu_count() or 1))) as pool:
+        futures = {name: pool.submit(tokenize_split, sources[name], tokenizer, vocab, root) for name in wanted}
+        result = {name: future.result() for name, future in futures.items()}
     if data_cfg.train_limit is not None and "train" in result:
         result["train"] = result["train"].head(data_cfg.train_limit)
     return Dataset(vocab=vocab, splits=result)

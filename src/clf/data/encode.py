@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 import string
+from collections import Counter
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -107,9 +109,23 @@ def _word_mask(points: np.ndarray) -> np.ndarray:
     return word
 
 
-def _encode_chunk(texts: list[str], table: _HashedVocab, lookup: _Lookup) -> tuple[np.ndarray, np.ndarray]:
-    """``\\w+`` tokens of ``texts`` as ids; returns (ids, tokens per document)."""
-    joined = "\n".join(texts)
+@dataclass
+class _Tokens:
+    """The ``\\w+`` tokens of one joined chunk: spans, the short ASCII ones packed, the rest."""
+
+    joined: str
+    starts: np.ndarray
+    ends: np.ndarray
+    packed: np.ndarray          # indices of tokens packed into (low, high)
+    other: np.ndarray           # indices of the rest (non-ASCII or longer than _PACKED)
+    low: np.ndarray
+    high: np.ndarray
+
+    def strings(self, which: np.ndarray) -> list[str]:
+        return [self.joined[s:e] for s, e in zip(self.starts[which].tolist(), self.ends[which].tolist())]
+
+
+def _find_tokens(joined: str) -> _Tokens:
     points = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
     word = _word_mask(points).view(np.int8)
     edges = np.diff(word, prepend=np.int8(0), append=np.int8(0))
@@ -119,14 +135,19 @@ def _encode_chunk(texts: list[str], table: _HashedVocab, lookup: _Lookup) -> tup
     packable = lengths <= _PACKED
     non_ascii_word_chars = np.flatnonzero((points >= 128) & word.view(bool))
     packable[np.searchsorted(starts, non_ascii_word_chars, side="right") - 1] = False
-    ids = np.empty(len(starts), dtype=np.int32)
-    idx = np.flatnonzero(packable)
-    low, high = _pack(points.astype(np.uint8), starts[idx], lengths[idx])
-    ids[idx] = table.lookup(low, high, lookup.unk)
-    rest = np.flatnonzero(~packable)
-    ids[rest] = [lookup[joined[s:e]] for s, e in zip(starts[rest].tolist(), ends[rest].tolist())]
+    packed = np.flatnonzero(packable)
+    low, high = _pack(points.astype(np.uint8), starts[packed], lengths[packed])
+    return _Tokens(joined, starts, ends, packed, np.flatnonzero(~packable), low, high)
+
+
+def _encode_chunk(texts: list[str], table: _HashedVocab, lookup: _Lookup) -> tuple[np.ndarray, np.ndarray]:
+    """``\\w+`` tokens of ``texts`` as ids; returns (ids, tokens per document)."""
+    tokens = _find_tokens("\n".join(texts))
+    ids = np.empty(len(tokens.starts), dtype=np.int32)
+    ids[tokens.packed] = table.lookup(tokens.low, tokens.high, lookup.unk)
+    ids[tokens.other] = [lookup[word] for word in tokens.strings(tokens.other)]
     doc_starts = np.cumsum([0] + [len(t) + 1 for t in texts])
-    counts = np.diff(np.searchsorted(starts, doc_starts))
+    counts = np.diff(np.searchsorted(tokens.starts, doc_starts))
     return ids, counts
 
 
@@ -141,13 +162,19 @@ def _chunks(texts: list[str]):
         yield texts[start:]
 
 
-def encode(texts: list[str], tokenizer: Tokenizer, vocab: Vocab) -> tuple[np.ndarray, np.ndarray]:
-    """Token ids of all documents, concatenated (int32), and offsets (int64, len(texts)+1)."""
-    lookup = _Lookup(vocab)
+def _prepared(texts: list[str], tokenizer: Tokenizer) -> list[str]:
+    """Texts as the pattern sees them (HTML stripped, lowercased, as configured)."""
     if tokenizer.strip_html:
         texts = [tokenizer.preprocess(t) for t in texts]
     if tokenizer.lowercase:
         texts = [t.lower() for t in texts]
+    return texts
+
+
+def encode(texts: list[str], tokenizer: Tokenizer, vocab: Vocab) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids of all documents, concatenated (int32), and offsets (int64, len(texts)+1)."""
+    lookup = _Lookup(vocab)
+    texts = _prepared(texts, tokenizer)
     pieces: list[np.ndarray] = []
     counts: list[np.ndarray] = []
     if tokenizer.pattern == r"\w+":
@@ -167,3 +194,42 @@ def encode(texts: list[str], tokenizer: Tokenizer, vocab: Vocab) -> tuple[np.nda
         np.cumsum(np.concatenate(counts), out=offsets[1:])
     flat = np.concatenate(pieces).astype(np.int32, copy=False) if pieces else np.zeros(0, dtype=np.int32)
     return flat, offsets
+
+
+def _tally(low: np.ndarray, high: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct (low, high) keys and the summed weights of each."""
+    if not len(low):
+        return low, high, weights
+    order = np.lexsort((high, low))
+    low, high, weights = low[order], high[order], weights[order]
+    first = np.flatnonzero(np.concatenate([[True], (low[1:] != low[:-1]) | (high[1:] != high[:-1])]))
+    return low[first], high[first], np.add.reduceat(weights, first)
+
+
+def count_tokens(texts: list[str], tokenizer: Tokenizer) -> Counter[str]:
+    """How often each token occurs: ``Counter`` over ``tokenizer(text)`` for all texts, vectorised.
+
+    For ``\\w+`` the short ASCII tokens are counted as packed integers (no Python object per
+    token) and turned back into strings once per distinct token.
+    """
+    texts = _prepared(texts, tokenizer)
+    counts: Counter[str] = Counter()
+    if tokenizer.pattern != r"\w+":
+        plain = Tokenizer(pattern=tokenizer.pattern)
+        for text in texts:
+            counts.update(plain(text))
+        return counts
+    lows, highs, weights = [], [], []
+    for chunk in _chunks(texts):
+        tokens = _find_tokens("\n".join(chunk))
+        counts.update(tokens.strings(tokens.other))
+        short = tokens.high == 0            # up to 8 characters: one integer, a plain sort
+        low, weight = np.unique(tokens.low[short], return_counts=True)
+        lows += [low, tokens.low[~short]]
+        highs += [np.zeros_like(low), tokens.high[~short]]
+        weights += [weight, np.ones(int((~short).sum()), dtype=np.int64)]
+    if lows:
+        low, high, weight = _tally(np.concatenate(lows), np.concatenate(highs), np.concatenate(weights))
+        keys = np.stack([low, high], axis=1).astype("<u8").view("S16").ravel()
+        counts.update(dict(zip((key.decode("ascii") for key in keys.tolist()), weight.tolist())))
+    return counts

@@ -11,7 +11,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from clf.atomic import atomic_write_text
 from clf.errors import ClfError
@@ -60,8 +60,12 @@ class Vocab:
         counts: Counter[str] = Counter()
         for tokens in documents:
             counts.update(tokens)
-        counts.pop(UNK, None)
-        kept = sorted((w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w))
+        return cls.from_counts(counts, min_count, max_size)
+
+    @classmethod
+    def from_counts(cls, counts: Mapping[str, int], min_count: int = 1, max_size: int | None = None) -> "Vocab":
+        """``build`` from token counts already made (e.g. by ``clf.data.encode.count_tokens``)."""
+        kept = sorted((w for w, c in counts.items() if c >= min_count and w != UNK), key=lambda w: (-counts[w], w))
         if max_size is not None:
             kept = kept[: max(max_size - 1, 0)]
         return cls.from_words(kept + [UNK])
