@@ -157,6 +157,20 @@ def test_test_f1_absent_when_test_had_no_labels(tmp_path, base):
     assert [cell.strip() for cell in line.split("|")[2:5]] == ["2", "0.7500 ± 0.0707", "n/a"]
 
 
+def test_no_train_limit_is_placed_at_the_number_of_training_documents(tmp_path, base):
+    """A learning curve's "all documents" run groups and plots at its real size, not as None."""
+    for limit, f1 in ((10, 0.6), (100, 0.7), (None, 0.8)):
+        cfg = with_values(base, {"data.train_limit": limit})
+        metrics = completed_metrics(cfg, f1, f1, 5, 10, 1.0)
+        if limit is None:
+            metrics["train_documents"] = 2500
+        write_run(tmp_path / "s" / f"n{limit}", cfg, metrics)
+    agg = aggregate([tmp_path / "s"])
+    assert agg.keys == ["data.train_limit"]
+    by_size = dict(zip(agg.groups["data.train_limit"], agg.groups["dev_f1_mean"]))
+    assert by_size == {10: pytest.approx(0.6), 100: pytest.approx(0.7), 2500: pytest.approx(0.8)}
+
+
 def test_a_single_run_dir_is_a_sweep_of_one(tmp_path, base):
     cfg = with_values(base, {"seed": 3})
     run = write_run(tmp_path / "one", cfg, completed_metrics(cfg, 0.8, 0.7, 5, 10, 1.0))

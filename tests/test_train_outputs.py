@@ -50,6 +50,7 @@ def test_metrics_json(finished_run):
     assert metrics["status"] == "completed"
     assert metrics["steps"] == STEPS_PER_EPOCH * EPOCHS
     assert metrics["epochs"] == EPOCHS
+    assert metrics["train_documents"] == sum(1 for _ in data.train.open()) - 1  # rows without the header
     assert isinstance(metrics["best_step"], int) and 0 < metrics["best_step"] <= metrics["steps"]
     config = metrics["config"]
     assert config["run_dir"] == str(run_dir)

@@ -25,7 +25,9 @@ RUN_SUBDIRS = frozenset({"tb", "checkpoints", "predictions"})
 COMPLETED, CORRUPT, STARTED = "completed", "corrupt", "started"
 # metrics.json keys copied into a run's row (the rest of the file is the config)
 METRIC_KEYS = ("dev_f1", "dev_precision", "dev_recall", "dev_accuracy", "test_f1", "test_precision",
-               "test_recall", "test_accuracy", "best_step", "steps", "total_steps", "epochs", "train_seconds")
+               "test_recall", "test_accuracy", "best_step", "steps", "total_steps", "epochs", "train_seconds",
+               "train_documents")
+TRAIN_LIMIT = "data.train_limit"
 
 
 @dataclass
@@ -146,6 +148,9 @@ def read_run(path: Path, name: str) -> RunRecord:
     config_tree = metrics.get("config") if metrics else None
     config = flatten(config_tree) if isinstance(config_tree, dict) else flatten(_read_yaml_config(path / CONFIG))
     values = {key: _number(metrics.get(key)) for key in METRIC_KEYS} if metrics else {}
+    if config.get(TRAIN_LIMIT, 0) is None and values.get("train_documents") is not None:
+        # "no limit" is "all N documents": a learning curve's last point gets its place on the x axis
+        config[TRAIN_LIMIT] = int(values["train_documents"])
     job_state = status.get("state") if status else None
     if job_state is not None and job_state != COMPLETED:
         detail = _last_line(status.get("error") or "") or (_progress(metrics) if metrics else "")

@@ -363,7 +363,8 @@ def _finish(cfg: DictConfig, run_dir: Path, model: DocumentAttentionClassifier, 
             write_predictions(run_dir / "predictions" / f"{name}.csv", dataset[name].inst_ids, probs)
         metrics.update(split_metrics(name, split_scores))
     metrics.update(best_step=state.best_step, steps=state.step, epochs=state.epoch,
-                   train_seconds=round(state.train_seconds, 3), config=to_container(cfg))
+                   train_seconds=round(state.train_seconds, 3), train_documents=len(dataset["train"]),
+                   config=to_container(cfg))
     if ctx.is_main:
         if isinstance(writer, SummaryWriter):
             write_hparams(writer, cfg, metrics)

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The homework's experiments on IMDB, submitted at once and run one sweep after another:
+# word2vec vectors (our own stage) -> one sweep per preset of conf/experiment/ -> one aggregate
+# job per sweep, writing results/<preset>.{csv,md,*.png} and results/homework_vs_defaults.*.
+#
+#   bash launch/experiments.sh [overrides...]
+#   bash launch/experiments.sh cluster=greatlakes-gpu cluster.account=si630f25_class
+#
+# Overrides of cluster / cluster.* go to every `clf submit`, the rest to every classifier sweep.
+# With no cluster= the runs use this machine: cluster=local, 2 runs at a time, 1 thread each.
+# DATA names the IMDB directory (default ../shared/data/imdb), WORK the sweeps' directory
+# (default runs/experiments), RESULTS where the tables go (default results), PRESETS the
+# presets to run (default: all). Returns at once; `clf status --wait WORK/*` waits for the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+read -r -a clf <<<"${CLF:-clf}"
+data_dir=$(realpath "${DATA:-../shared/data/imdb}")
+work=$(realpath -m "${WORK:-runs/experiments}")
+results=$(realpath -m "${RESULTS:-results}")
+read -r -a presets <<<"${PRESETS:-freeze heads learning_curve layers schedule positional homework defaults}"
+cluster=() sweep=()
+for arg in "$@"; do
+  case $arg in
+    cluster=* | cluster.*) cluster+=("$arg") ;;
+    *) sweep+=("$arg") ;;
+  esac
+done
+if [[ ${#cluster[@]} -eq 0 ]]; then
+  cluster=(cluster=local cluster.array_parallelism=2)
+  sweep=(train.num_threads=1 "${sweep[@]}")
+fi
+data=(data=imdb data.dir="$data_dir")
+
+"${clf[@]}" submit "${cluster[@]}" sweep_dir="$work/w2v" name=w2v --job w2v -- "${data[@]}" out="$work/w2v/vectors"
+previous="$work/w2v"
+for preset in "${presets[@]}"; do
+  # one sweep at a time: a class account runs 2 jobs at once, this machine has 2 cores
+  "${clf[@]}" submit "${cluster[@]}" sweep_dir="$work/$preset" --after "$work/w2v" --after-any "$previous" \
+    experiment="$preset" "${data[@]}" embeddings.dir="$work/w2v/vectors" "${sweep[@]}"
+  "${clf[@]}" submit "${cluster[@]}" sweep_dir="$work/aggregate-$preset" name="aggregate-$preset" \
+    --after-any "$work/$preset" --job aggregate -- "$work/$preset" --out "$results/$preset"
+  previous="$work/$preset"
+done
+if [[ " ${presets[*]} " == *" homework "* && " ${presets[*]} " == *" defaults "* ]]; then
+  "${clf[@]}" submit "${cluster[@]}" sweep_dir="$work/aggregate-homework_vs_defaults" \
+    name=aggregate-homework_vs_defaults --after-any "$work/homework" --after-any "$work/defaults" \
+    --job aggregate -- "$work/homework" "$work/defaults" --by name --out "$results/homework_vs_defaults"
+fi
+echo "experiments: clf status --wait $work/*"
