@@ -68,6 +68,20 @@ def test_sparse_with_every_row_present_matches_adamw():
     torch.testing.assert_close(lazy_p.detach(), ref_p.detach(), atol=1e-6, rtol=1e-6)
 
 
+def test_element_sparse_gradient_matches_adamw():
+    """A gradient sparse in both dims (``dense.to_sparse()``) is applied row-wise, not misread."""
+    torch.manual_seed(0)
+    start = torch.randn(30, 4)
+    lazy, dense = torch.nn.Parameter(start.clone()), torch.nn.Parameter(start.clone())
+    lazy_opt, dense_opt = LazyAdamW([lazy], lr=0.01), torch.optim.AdamW([dense], lr=0.01)
+    for _ in range(5):
+        grad = torch.randn(30, 4)
+        lazy.grad, dense.grad = grad.to_sparse(), grad.clone()
+        lazy_opt.step()
+        dense_opt.step()
+    assert torch.allclose(lazy, dense, atol=1e-6)
+
+
 def test_sparse_rows_follow_adamw_formula_with_their_own_step_count():
     """A row present at some steps only gets AdamW's update for those gradients (bias correction
     uses the global step, as in torch.optim.SparseAdam)."""

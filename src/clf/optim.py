@@ -64,7 +64,10 @@ class LazyAdamW(torch.optim.Optimizer):
 
     @staticmethod
     def _sparse_step(group: dict, p: torch.Tensor, state: dict) -> None:
-        grad = coalesced(p.grad)
+        grad = p.grad
+        if grad.sparse_dim() != 1:  # e.g. dense.to_sparse(): one value per element, not per row
+            grad = grad.to_dense().to_sparse(1)
+        grad = coalesced(grad)
         rows = grad.indices()[0]
         full = (p, state["exp_avg"], state["exp_avg_sq"])
         part = [t.index_select(0, rows) for t in full]
