@@ -10,14 +10,16 @@
 # With no cluster= the runs use this machine: cluster=local, 2 runs at a time, 1 thread each.
 # DATA names the IMDB directory (default ../shared/data/imdb), WORK the sweeps' directory
 # (default runs/experiments), RESULTS where the tables go (default results), PRESETS the
-# presets to run (default: all). Returns at once; `clf status --wait WORK/*` waits for the end.
+# presets to run (default: all). A stage whose sweep directory already holds a sweep is not
+# submitted again (`clf resubmit DIR` reruns its failed runs), so a rerun adds what is missing.
+# Returns at once; `clf status --wait WORK/*` waits for the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 read -r -a clf <<<"${CLF:-clf}"
 data_dir=$(realpath "${DATA:-../shared/data/imdb}")
 work=$(realpath -m "${WORK:-runs/experiments}")
 results=$(realpath -m "${RESULTS:-results}")
-read -r -a presets <<<"${PRESETS:-freeze heads learning_curve layers schedule positional homework defaults}"
+read -r -a presets <<<"${PRESETS:-freeze heads learning_curve layers schedule positional homework defaults more_heads}"
 cluster=() sweep=()
 for arg in "$@"; do
   case $arg in
@@ -31,19 +33,27 @@ if [[ ${#cluster[@]} -eq 0 ]]; then
 fi
 data=(data=imdb data.dir="$data_dir")
 
-"${clf[@]}" submit "${cluster[@]}" sweep_dir="$work/w2v" name=w2v --job w2v -- "${data[@]}" out="$work/w2v/vectors"
+submit() {  # submit SWEEP_DIR ARGS...: clf submit, unless SWEEP_DIR already holds a sweep
+  if [[ -e $1/sweep.json ]]; then
+    echo "already submitted: $1"
+  else
+    "${clf[@]}" submit "${cluster[@]}" sweep_dir="$1" "${@:2}"
+  fi
+}
+
+submit "$work/w2v" name=w2v --job w2v -- "${data[@]}" out="$work/w2v/vectors"
 previous="$work/w2v"
 for preset in "${presets[@]}"; do
   # one sweep at a time: a class account runs 2 jobs at once, this machine has 2 cores
-  "${clf[@]}" submit "${cluster[@]}" sweep_dir="$work/$preset" --after "$work/w2v" --after-any "$previous" \
+  submit "$work/$preset" --after "$work/w2v" --after-any "$previous" \
     experiment="$preset" "${data[@]}" embeddings.dir="$work/w2v/vectors" "${sweep[@]}"
-  "${clf[@]}" submit "${cluster[@]}" sweep_dir="$work/aggregate-$preset" name="aggregate-$preset" \
-    --after-any "$work/$preset" --job aggregate -- "$work/$preset" --out "$results/$preset"
+  submit "$work/aggregate-$preset" name="aggregate-$preset" --after-any "$work/$preset" \
+    --job aggregate -- "$work/$preset" --out "$results/$preset"
   previous="$work/$preset"
 done
 if [[ " ${presets[*]} " == *" homework "* && " ${presets[*]} " == *" defaults "* ]]; then
-  "${clf[@]}" submit "${cluster[@]}" sweep_dir="$work/aggregate-homework_vs_defaults" \
-    name=aggregate-homework_vs_defaults --after-any "$work/homework" --after-any "$work/defaults" \
+  submit "$work/aggregate-homework_vs_defaults" name=aggregate-homework_vs_defaults \
+    --after-any "$work/homework" --after-any "$work/defaults" \
     --job aggregate -- "$work/homework" "$work/defaults" --by name --out "$results/homework_vs_defaults"
 fi
 echo "experiments: clf status --wait $work/*"

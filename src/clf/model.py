@@ -112,13 +112,14 @@ class DocumentAttentionClassifier(nn.Module):
     def _words(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The embedding rows a batch needs and each token's index into them.
 
-        Training the embeddings: the batch's distinct rows (sparse gradient in lazy mode).
-        Otherwise, for batches with many tokens (evaluation), the whole table: per-word values
-        for every word cost less than finding the distinct ids.
+        Training: the batch's distinct rows (a sparse gradient in lazy mode when the embeddings
+        learn). Without any gradient (evaluation) and with many tokens, the whole table: per-word
+        values for every word cost less than finding the distinct ids. (Frozen embeddings still
+        take the distinct rows while training: the heads' gradient then spans U rows, not V.)
         """
         weight = self.embeddings.weight
         learn_rows = weight.requires_grad and torch.is_grad_enabled()
-        if not learn_rows and ids.numel() * 4 >= weight.shape[0]:
+        if not torch.is_grad_enabled() and ids.numel() * 4 >= weight.shape[0]:
             return weight, ids
         rows, local = distinct_ids(ids, weight.shape[0])
         if learn_rows and self.sparse:
