@@ -19,7 +19,7 @@ read -r -a clf <<<"${CLF:-clf}"
 data_dir=$(realpath "${DATA:-../shared/data/imdb}")
 work=$(realpath -m "${WORK:-runs/experiments}")
 results=$(realpath -m "${RESULTS:-results}")
-read -r -a presets <<<"${PRESETS:-freeze heads learning_curve layers schedule positional homework defaults more_heads}"
+read -r -a presets <<<"${PRESETS:-freeze heads learning_curve layers schedule positional homework defaults capacity}"
 cluster=() sweep=()
 for arg in "$@"; do
   case $arg in
