@@ -1,7 +1,7 @@
 """Core benchmark (issue 2): the homework loop and ours, side by side, in one run.
 
 Prints: read+tokenize+ids for the 50k train/dev/test documents (cold and cached), the
-homework loop's time per epoch (measured over --homework-steps steps), our epoch time at
+homework loop's time per epoch (measured over --homework-steps steps), our epoch time (median of --repeats; also with frozen embeddings) at
 batch 1/64/256 (the real `clf train` code path; evaluation excluded), eval time for the 25k
 test documents, training seconds until test F1 >= 0.88, and the peak RSS of a full
 `clf train` process.
@@ -78,16 +78,22 @@ def bench_homework(vectors, dataset, steps: int, full_epoch: bool) -> dict[str, 
     return result
 
 
-def bench_epochs(args, tmp: Path, batch_sizes: list[int]) -> dict[int, dict[str, float]]:
-    """One epoch per batch size (batch 1: the homework's lr 5e-5; larger: our default lr)."""
-    out = {}
+def bench_epochs(args, tmp: Path, batch_sizes: list[int], frozen: bool = False) -> dict[int, dict[str, object]]:
+    """One epoch per batch size, ``--repeats`` times (batch 1: the homework's lr 5e-5; larger:
+    our default lr); the median epoch time and every repeat's."""
+    out: dict[int, dict[str, object]] = {}
     for bs in batch_sizes:
-        run_dir = tmp / f"epoch-bs{bs}"
-        cfg = compose(overrides(args, tmp / "cache", run_dir, f"train.batch_size={bs}", "train.epochs=1",
-                                *(["optim.lr=5e-5"] if bs == 1 else []), "train.eval_every=100000000",
-                                "train.checkpoint_every=100000000", "train.checkpoint_seconds=1e9"))
-        result = train(cfg, run_dir)
-        out[bs] = {"epoch_s": result.metrics["train_seconds"], "test_f1": result.metrics["test_f1"]}
+        times, f1 = [], None
+        for repeat in range(args.repeats):
+            run_dir = tmp / f"epoch-bs{bs}-{'frozen' if frozen else 'trained'}-{repeat}"
+            cfg = compose(overrides(args, tmp / "cache", run_dir, f"train.batch_size={bs}", "train.epochs=1",
+                                    f"embeddings.freeze={frozen}", *(["optim.lr=5e-5"] if bs == 1 else []),
+                                    "train.eval_every=100000000", "train.checkpoint_every=100000000",
+                                    "train.checkpoint_seconds=1e9"))
+            result = train(cfg, run_dir)
+            times.append(round(result.metrics["train_seconds"], 3))
+            f1 = result.metrics["test_f1"]
+        out[bs] = {"epoch_s": statistics.median(times), "all_s": times, "test_f1": f1}
     return out
 
 
@@ -162,6 +168,9 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     parser.add_argument("--batch-sizes", type=int, nargs="*", default=[1, 64, 256])
+    parser.add_argument("--frozen-batch-sizes", type=int, nargs="*", default=[64, 256],
+                        help="epoch times with embeddings.freeze=true too")
+    parser.add_argument("--repeats", type=int, default=3, help="epochs timed per batch size (median quoted)")
     parser.add_argument("--skip", nargs="*", default=[], help="sections to skip: tokenize homework epochs eval f1 rss")
     args = parser.parse_args()
     args.data, args.w2v = str(Path(args.data).resolve()), str(Path(args.w2v).resolve())
@@ -182,6 +191,9 @@ def main() -> None:
         if "epochs" not in args.skip:
             figures["epochs"] = bench_epochs(args, tmp, args.batch_sizes)
             print("our epochs:", figures["epochs"], flush=True)
+            if args.frozen_batch_sizes:
+                frozen = bench_epochs(args, tmp, args.frozen_batch_sizes, frozen=True)
+                print("our epochs, frozen embeddings:", frozen, flush=True)
             if "homework" in figures:
                 for bs, epoch in figures["epochs"].items():
                     ratio = figures["homework"]["epoch_s"] / epoch["epoch_s"]
