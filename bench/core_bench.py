@@ -37,6 +37,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from homework_loop import homework_lists, homework_predict, run_homework_loop  # noqa: E402
 
 
+HOMEWORK_RECIPE = ["optim.lr=5e-5", "optim.schedule=none", "optim.warmup_steps=0", "optim.grad_clip=null"]
+
+
 def median_time(fn, repeats: int) -> float:
     times = []
     for _ in range(repeats):
@@ -79,15 +82,16 @@ def bench_homework(vectors, dataset, steps: int, full_epoch: bool) -> dict[str, 
 
 
 def bench_epochs(args, tmp: Path, batch_sizes: list[int], frozen: bool = False) -> dict[int, dict[str, object]]:
-    """One epoch per batch size, ``--repeats`` times (batch 1: the homework's lr 5e-5; larger:
-    our default lr); the median epoch time and every repeat's."""
+    """One epoch per batch size, ``--repeats`` times (batch 1: the homework's recipe, lr 5e-5, no
+    schedule, no clipping, with lazy updates; larger: our defaults); the median epoch time and
+    every repeat's."""
     out: dict[int, dict[str, object]] = {}
     for bs in batch_sizes:
         times, f1 = [], None
         for repeat in range(args.repeats):
             run_dir = tmp / f"epoch-bs{bs}-{'frozen' if frozen else 'trained'}-{repeat}"
             cfg = compose(overrides(args, tmp / "cache", run_dir, f"train.batch_size={bs}", "train.epochs=1",
-                                    f"embeddings.freeze={frozen}", *(["optim.lr=5e-5"] if bs == 1 else []),
+                                    f"embeddings.freeze={frozen}", *(HOMEWORK_RECIPE if bs == 1 else []),
                                     "train.eval_every=100000000", "train.checkpoint_every=100000000",
                                     "train.checkpoint_seconds=1e9"))
             result = train(cfg, run_dir)

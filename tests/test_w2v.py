@@ -233,20 +233,17 @@ def test_killed_job_keeps_the_previous_output(data, tmp_path):
     load_word2vec(out)
 
 
-def test_corpus_file_is_the_token_stream_without_unk(tmp_path, monkeypatch):
+def test_sentences_are_the_documents_without_unk_cut_at_gensims_limit(monkeypatch):
     from clf.data.cache import TokenizedSplit
-    from clf.w2v import linefile
+    from clf.w2v import sentences
 
     vocab = Vocab.from_words(["the", "Straße", "東京", "a", UNK])
     docs = [[0, 4, 1, 2], [4, 4], [], [3], [0, 0, 1, 4, 3, 3, 2, 0]]
     offsets = np.cumsum([0] + [len(d) for d in docs]).astype(np.int64)
     split = TokenizedSplit("train", np.array(sum(docs, []), dtype=np.int32), offsets, None, np.arange(len(docs)))
-    expected = "".join(" ".join(vocab.words[i] for i in d if i != vocab.unk_id) + "\n"
-                       for d in docs if any(i != vocab.unk_id for i in d))
-    for chunk in (1, 2, 3, 1 << 20):
-        monkeypatch.setattr(linefile, "CHUNK_TOKENS", chunk)
-        path = tmp_path / f"c{chunk}.txt"
-        assert linefile.write_corpus_file(path, [split, split], vocab) == 2 * len(expected.split())
-        assert path.read_text(encoding="utf-8") == expected * 2
-    with pytest.raises(ClfError, match="holds whitespace"):
-        linefile.write_corpus_file(tmp_path / "x.txt", [split], Vocab.from_words(["a b", UNK]))
+    expected = [[vocab.words[i] for i in d if i != vocab.unk_id] for d in docs]
+    expected = [d for d in expected if d]
+    assert sentences.sentences([split, split], vocab) == expected * 2
+    monkeypatch.setattr(sentences, "MAX_WORDS", 3)
+    assert sentences.sentences([split], vocab) == [["the", "Straße", "東京"], ["a"], ["the", "the", "Straße"],
+                                                   ["a", "a", "東京"], ["the"]]

@@ -33,7 +33,7 @@ def _info(cfg: DictConfig, key: str, corpus: Corpus, vectors: Vectors, workers: 
         "kind": "trained",
         "key": key,
         "config": to_container(cfg),
-        "engine": {"name": "gensim.models.Word2Vec", "version": gensim.__version__, "mode": "corpus_file",
+        "engine": {"name": "gensim.models.Word2Vec", "version": gensim.__version__, "mode": "corpus_iterable",
                    "sg": 1, "hs": 0, "workers": workers, "deterministic": bool(cfg.deterministic)},
         "corpus": {"splits": [s.name for s in corpus.splits], "docs": corpus.n_docs, "tokens": corpus.n_tokens,
                    "tokens_in_vocabulary": corpus.n_known},
@@ -62,7 +62,7 @@ def run(cfg: DictConfig) -> Path:
     workers = w2v_config.workers(cfg)
     vectors = train_vectors(corpus, cfg, workers)
     write_start = time.perf_counter()
-    seconds.update(corpus_file=round(vectors.seconds_file, 3), train=round(vectors.seconds_train, 3),
+    seconds.update(sentences=round(vectors.seconds_sentences, 3), train=round(vectors.seconds_train, 3),
                    until_write=round(write_start - start, 3))
     info = _info(cfg, key, corpus, vectors, workers, seconds)
     write_output(out, corpus.vocab, vectors.target, vectors.context, info, list(cfg.probes), cfg.neighbours)
