@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The homework's experiments on IMDB, submitted at once and run one sweep after another:
 # word2vec vectors (our own stage) -> one sweep per preset of conf/experiment/ -> one aggregate
-# job per sweep, writing results/<preset>.{csv,md,*.png} and results/homework_vs_defaults.*.
+# job per sweep, writing results/<preset>.{csv,md,*.png} and results/homework_vs_defaults.*,
+# and `clf explain` jobs for results/attention/ (a heatmap, the heads over dev).
 #
 #   bash launch/experiments.sh [overrides...]
 #   bash launch/experiments.sh cluster=greatlakes-gpu cluster.account=si630f25_class
@@ -32,6 +33,8 @@ if [[ ${#cluster[@]} -eq 0 ]]; then
   sweep=(train.num_threads=1 "${sweep[@]}")
 fi
 data=(data=imdb data.dir="$data_dir")
+EXAMPLE_REVIEW="I expected a lot from this movie, but the plot was predictable and the acting was terrible. \
+The soundtrack is the only good thing about it."
 
 submit() {  # submit SWEEP_DIR ARGS...: clf submit, unless SWEEP_DIR already holds a sweep
   if [[ -e $1/sweep.json ]]; then
@@ -51,6 +54,13 @@ for preset in "${presets[@]}"; do
     --job aggregate -- "$work/$preset" --out "$results/$preset"
   previous="$work/$preset"
 done
+if [[ " ${presets[*]} " == *" heads "* ]]; then  # the attention of the 4-head model, seed 0
+  run="$work/heads/runs/model.num_heads=4,seed=0"
+  submit "$work/explain-example" name=explain-example --after "$work/heads" --job explain -- "$run" \
+    "$EXAMPLE_REVIEW" --out "$results/attention/example.png"
+  submit "$work/explain-dev" name=explain-dev --after "$work/heads" --job explain -- "$run" \
+    --split dev --top 15 --docs 3 --out "$results/attention/heads_dev.md"
+fi
 if [[ " ${presets[*]} " == *" homework "* && " ${presets[*]} " == *" defaults "* ]]; then
   submit "$work/aggregate-homework_vs_defaults" name=aggregate-homework_vs_defaults \
     --after-any "$work/homework" --after-any "$work/defaults" \
