@@ -160,6 +160,21 @@ def dataset(tmp_path) -> DatasetPaths:
     return make_dataset(tmp_path / "data")
 
 
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """A run trained once per session by clf's own loop on learnable data (4 heads)."""
+    from clf.config.compose import compose
+    from clf.train.loop import train
+
+    base = tmp_path_factory.mktemp("tiny")
+    run_dir = base / "tiny-run"
+    data = make_dataset(base / "tiny-data", n_train=240, n_dev=60, n_test=60, seed=630)
+    cfg = compose([*data.overrides, *TINY, "model.num_heads=4", "embeddings.dim=16", "train.epochs=4",
+                   f"data.cache_dir={base / 'tiny-cache'}", f"run_dir={run_dir}", "seed=1"])
+    assert train(cfg, run_dir).status == "completed"
+    return run_dir
+
+
 @pytest.fixture
 def compose_cfg():
     """``compose_cfg(*overrides)`` -> validated config (conf/ of this checkout)."""

@@ -13,27 +13,6 @@ import torch
 from clf.api import load_run
 from clf.errors import ClfError
 from clf.metrics import binary_metrics
-from conftest import TINY, make_dataset
-
-
-def train_tiny_run(base: Path) -> Path:
-    """A run trained by clf's own loop on conftest's learnable data (4 heads); trained once per session."""
-    run_dir = base / "tiny-run"
-    if (run_dir / "checkpoints" / "best.pt").is_file() and (run_dir / "metrics.json").is_file():
-        return run_dir
-    from clf.config.compose import compose
-    from clf.train.loop import train
-
-    data = make_dataset(base / "tiny-data", n_train=240, n_dev=60, n_test=60, seed=630)
-    cfg = compose([*data.overrides, *TINY, "model.num_heads=4", "embeddings.dim=16", "train.epochs=4",
-                   f"data.cache_dir={base / 'tiny-cache'}", f"run_dir={run_dir}", "seed=1"])
-    assert train(cfg, run_dir).status == "completed"
-    return run_dir
-
-
-@pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory) -> Path:
-    return train_tiny_run(tmp_path_factory.getbasetemp())
 
 
 @pytest.fixture(scope="module")

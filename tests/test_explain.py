@@ -13,11 +13,10 @@ from clf.analysis.heads import analyze_split
 from clf.analysis.heatmap import attention_figure
 from clf.api import load_run
 from clf.cli import main as clf_main
-from test_api import tiny_run  # noqa: F401 (session fixture: the model is trained once)
 
 
 @pytest.fixture(scope="module")
-def run(tiny_run):  # noqa: F811
+def run(tiny_run):
     return load_run(tiny_run)
 
 
@@ -40,7 +39,7 @@ def test_heatmap_draws_like_visualize_attention(run):
     assert tuple(fig.get_size_inches()) == (len(tokens), 4)
 
 
-def test_cli_text_prints_label_and_writes_the_heatmap(run, tiny_run, tmp_path, capsys):  # noqa: F811
+def test_cli_text_prints_label_and_writes_the_heatmap(run, tiny_run, tmp_path, capsys):
     text = "this movie was great and the actors loved it"
     out = tmp_path / "figs" / "att.png"
     assert clf_main(["explain", str(tiny_run), text, "--out", str(out)]) == 0
@@ -52,7 +51,7 @@ def test_cli_text_prints_label_and_writes_the_heatmap(run, tiny_run, tmp_path, c
     assert image.shape == (400, 9 * 100, 4)  # 9 tokens: 9 x 4 inches at 100 dpi
 
 
-def test_cli_text_caps_the_heatmap_width(tiny_run, tmp_path, capsys):  # noqa: F811
+def test_cli_text_caps_the_heatmap_width(tiny_run, tmp_path, capsys):
     out = tmp_path / "long.png"
     assert clf_main(["explain", str(tiny_run), " ".join(["good movie"] * 30), "--out", str(out),
                      "--max-words", "12"]) == 0
@@ -93,7 +92,7 @@ def test_split_analysis_matches_per_text_computation(run, dev):
     assert len(first.heads) == run.num_heads and all(len(h) == 3 for h in first.heads)
 
 
-def test_cli_split_prints_and_writes_tables(tiny_run, tmp_path, capsys):  # noqa: F811
+def test_cli_split_prints_and_writes_tables(tiny_run, tmp_path, capsys):
     out = tmp_path / "heads.md"
     assert clf_main(["explain", str(tiny_run), "--split", "dev", "--top", "4", "--docs", "2", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
@@ -104,7 +103,7 @@ def test_cli_split_prints_and_writes_tables(tiny_run, tmp_path, capsys):  # noqa
 
 
 @pytest.mark.parametrize("args", [[], ["some text", "--split", "dev"], ["text", "--top", "0"]])
-def test_cli_usage_errors_exit_2(tiny_run, capsys, args):  # noqa: F811
+def test_cli_usage_errors_exit_2(tiny_run, capsys, args):
     with pytest.raises(SystemExit) as exit_info:
         clf_main(["explain", str(tiny_run), *args])
     assert exit_info.value.code == 2
@@ -113,7 +112,7 @@ def test_cli_usage_errors_exit_2(tiny_run, capsys, args):  # noqa: F811
 
 @pytest.mark.parametrize("args, message", [(["--split", "unlabeled"], "no 'unlabeled' split"), (["?!"], "no tokens"),
                                            (["text", "--checkpoint", "nope.pt"], "nope.pt: no such file")])
-def test_cli_bad_input_is_one_line_exit_2(tiny_run, capsys, args, message):  # noqa: F811
+def test_cli_bad_input_is_one_line_exit_2(tiny_run, capsys, args, message):
     assert clf_main(["explain", str(tiny_run), *args]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("clf explain: error:") and message in err[0]
