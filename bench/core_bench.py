@@ -27,7 +27,7 @@ from clf.config import compose
 from clf.data.batching import collate, epoch_plan
 from clf.data.dataset import load_dataset
 from clf.embeddings import load_word2vec
-from clf.evaluate import evaluate
+from clf.train.evaluate import evaluate
 from clf.metrics import binary_metrics
 from clf.model import build_model
 from clf.optim import build_optimizer, clip_gradients

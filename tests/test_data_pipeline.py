@@ -20,7 +20,7 @@ from conftest import TINY, make_dataset, one_line_error, popen_clf, run_clf, tra
 from clf.config.compose import compose
 from clf.data.cache import load as load_entry
 from clf.data.dataset import load_dataset
-from clf.evaluate import predict
+from clf.train.evaluate import predict
 from clf.model import build_model
 from clf.train import checkpoint
 from clf.train.loop import prepare_data, train

@@ -189,7 +189,7 @@ def test_stop_signal_checkpoints_exits_75_and_resumes_exactly(reference_runs, tm
 
 def test_resume_with_another_config_is_refused(tmp_path, dataset):
     from clf.errors import ClfError
-    from clf.train.signals import StopRequest
+    from clf.stop import StopRequest
 
     run_dir = tmp_path / "run"
     stop = StopRequest()

@@ -32,10 +32,11 @@ from clf.data.encode import encode
 from clf.data.tokenizer import Tokenizer
 from clf.data.vocab import Vocab
 from clf.errors import ClfError
-from clf.evaluate import predict as predict_split
+from clf.names import CHECKPOINTS, CONFIG, METRICS
+from clf.train.evaluate import predict as predict_split
 from clf.model import DocumentAttentionClassifier, build_model
 from clf.train import checkpoint as ckpt
-from clf.train.loop import pick_device
+from clf.train.device import pick_device
 
 CHECKPOINT_NAMES = ("best", "last", "previous")
 
@@ -132,7 +133,7 @@ class Run:
 
 def _checkpoint_path(run_dir: Path, checkpoint: str | Path) -> Path:
     if str(checkpoint) in CHECKPOINT_NAMES:
-        return run_dir / "checkpoints" / f"{checkpoint}.pt"
+        return run_dir / CHECKPOINTS / f"{checkpoint}.pt"
     return Path(checkpoint)
 
 
@@ -156,7 +157,7 @@ def _model_for(cfg: DictConfig, vocab: Vocab, state: dict[str, Any]) -> Document
 
 def _read_metrics(run_dir: Path) -> dict[str, Any]:
     try:
-        metrics = json.loads((run_dir / "metrics.json").read_text())
+        metrics = json.loads((run_dir / METRICS).read_text())
     except (OSError, ValueError):
         return {}
     return metrics if isinstance(metrics, dict) else {}
@@ -171,7 +172,7 @@ def load_run(run_dir: str | Path, checkpoint: str | Path = "best", device: str =
     path = Path(run_dir).expanduser()
     if not path.is_dir():
         raise ClfError("no such run directory", path)
-    config_file = path / "config.yaml"
+    config_file = path / CONFIG
     if not config_file.is_file():
         raise ClfError("not a run directory (no config.yaml)", path)
     cfg = from_yaml(config_file.read_text(encoding="utf-8"))

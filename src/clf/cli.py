@@ -12,6 +12,7 @@ import sys
 
 from clf import __version__
 from clf.errors import USAGE_EXIT, ClfError, one_line
+from clf.stop import EXIT_INTERRUPTED
 
 COMMANDS: dict[str, str] = {
     "train": "train (or resume) one run on this machine",
@@ -57,9 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     except ClfError as exc:
         print(f"clf {name}: error: {one_line(exc)}", file=sys.stderr)
         return USAGE_EXIT
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # a second Ctrl-C, or clf.stop.Stopped
         print(f"clf {name}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

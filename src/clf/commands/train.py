@@ -9,6 +9,7 @@ from pathlib import Path
 from omegaconf import open_dict
 
 from clf.config.compose import compose, to_yaml
+from clf.names import TRAIN_LOG
 
 EPILOG = """examples:
   clf train                                  # the demo data, default model
@@ -31,7 +32,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 def add_file_log(run_dir: Path) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(run_dir / "train.log", mode="a")
+    handler = logging.FileHandler(run_dir / TRAIN_LOG, mode="a")
     handler.setFormatter(logging.Formatter("[%(asctime)s] %(levelname)s %(name)s: %(message)s"))
     logging.getLogger().addHandler(handler)
 
@@ -43,7 +44,7 @@ def main(argv: list[str]) -> int:
         print(to_yaml(cfg), end="")
         return 0
     from clf.train.loop import default_run_dir, train
-    from clf.train.signals import StopRequest
+    from clf.stop import StopRequest
 
     run_dir = (Path(cfg.run_dir) if cfg.run_dir else default_run_dir()).expanduser().resolve()
     with open_dict(cfg):

@@ -5,13 +5,11 @@ published vectors. Both write the homework's artifacts, which ``embeddings.dir=`
 from __future__ import annotations
 
 import argparse
-import signal
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from clf.config.compose import to_yaml
 from clf.errors import ClfError
+from clf.stop import StopRequest
 from clf.w2v.config import compose_w2v
 
 USAGE = """clf w2v [-h] [--cfg] [overrides ...]
@@ -34,20 +32,7 @@ The text is tokenized as the classifier tokenizes it (data.tokenizer) through th
 cache; only the train and unlabeled splits are read (splits=), never dev or test. out= is
 replaced as a whole when the job ends, never left half-written; an out= that already holds
 the output of the same config and text is kept as it is (delete it to train again).
-Exit status: 0 done, 2 bad input or config, 130 interrupted (SIGINT or SIGTERM)."""
-
-
-@contextmanager
-def terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM raises KeyboardInterrupt in the main thread, so temp files are removed on the way out."""
-    def handle(signum, frame):
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handle)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+Exit status: 0 done, 2 bad input or config, 130 interrupted (SIGINT, SIGTERM or SIGUSR2)."""
 
 
 def parse_train(argv: list[str]) -> argparse.Namespace:
@@ -84,7 +69,7 @@ def main(argv: list[str]) -> int:
         cfg = compose_w2v(([f"data={args.vocab_from}"] if args.vocab_from else []) + args.overrides)
         from clf.w2v.convert import run_import
 
-        with terminate_as_interrupt():
+        with StopRequest().raising():  # clf.stop: temp files are removed on the way out
             run_import(args.file, args.format, args.out, cfg, args.vocab_from is not None, args.limit)
         return 0
     args = parse_train(argv)
@@ -94,6 +79,6 @@ def main(argv: list[str]) -> int:
         return 0
     from clf.w2v.stage import run
 
-    with terminate_as_interrupt():
+    with StopRequest().raising():  # clf.stop: temp files are removed on the way out
         run(cfg)
     return 0

@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from clf.errors import ClfError
+from clf.names import COMPLETED, CONFIG, METRICS, RUN_SUBDIRS  # noqa: F401 (COMPLETED: re-exported)
+from clf.names import JOB_STATUS as STATUS
+from clf.names import SWEEP_MANIFEST as SWEEP
 
 log = logging.getLogger(__name__)
-
-METRICS, STATUS, CONFIG, SWEEP = "metrics.json", "status.json", "config.yaml", "sweep.json"
-RUN_SUBDIRS = frozenset({"tb", "checkpoints", "predictions"})
-COMPLETED, CORRUPT, STARTED = "completed", "corrupt", "started"
+CORRUPT, STARTED = "corrupt", "started"
 # metrics.json keys copied into a run's row (the rest of the file is the config)
 METRIC_KEYS = ("dev_f1", "dev_precision", "dev_recall", "dev_accuracy", "test_f1", "test_precision",
                "test_recall", "test_accuracy", "best_step", "steps", "total_steps", "epochs", "train_seconds",

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from clf.atomic import atomic_write_json, atomic_write_text
+from clf.names import COMPLETED, CONFIG, JOB_STATUS, RUNNING, TENSORBOARD
 from clf.train.outputs import write_metrics
 
 LOSS_TAGS = ("Loss/train_sum", "Loss/train_mean", "LR", "Throughput/docs_per_second")
@@ -38,7 +39,7 @@ def with_values(config: Mapping[str, Any], values: Mapping[str, Any]) -> dict[st
 def completed_metrics(config: Mapping[str, Any], dev_f1: float, test_f1: float | None, best_step: int,
                       steps: int, train_seconds: float) -> dict[str, Any]:
     """What a finished run writes (precision/recall/accuracy derived simply from F1)."""
-    metrics: dict[str, Any] = {"status": "completed"}
+    metrics: dict[str, Any] = {"status": COMPLETED}
     for split, f1 in (("dev", dev_f1), ("test", test_f1)):
         for name in ("f1", "precision", "recall", "accuracy"):
             metrics[f"{split}_{name}"] = None if f1 is None else float(f1)
@@ -47,7 +48,7 @@ def completed_metrics(config: Mapping[str, Any], dev_f1: float, test_f1: float |
 
 
 def running_metrics(config: Mapping[str, Any], dev_f1: float | None, best_step: int | None, steps: int,
-                    total_steps: int, status: str = "running") -> dict[str, Any]:
+                    total_steps: int, status: str = RUNNING) -> dict[str, Any]:
     return {"status": status, "dev_f1": dev_f1, "best_step": best_step, "steps": steps, "total_steps": total_steps,
             "epochs": 0, "train_seconds": 1.0, "config": dict(config)}
 
@@ -67,7 +68,7 @@ def write_events(tb_dir: Path, config: Mapping[str, Any], dev_curve: Iterable[tu
     for step, value in dev_curve:
         writer.add_scalar("F1/dev", value, step)
         writer.add_scalar("Accuracy/dev", value, step)
-    if metrics is not None and metrics.get("status") == "completed":
+    if metrics is not None and metrics.get("status") == COMPLETED:
         write_hparams(writer, OmegaConf.create(dict(config)), dict(metrics))
     writer.close()
 
@@ -79,11 +80,11 @@ def write_run(run_dir: Path, config: Mapping[str, Any], metrics: Mapping[str, An
     from omegaconf import OmegaConf
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(dict(config))))
+    atomic_write_text(run_dir / CONFIG, OmegaConf.to_yaml(OmegaConf.create(dict(config))))
     if metrics is not None:
         write_metrics(run_dir, dict(metrics))
     if dev_curve is not None:
-        write_events(run_dir / "tb", config, dev_curve, metrics, log_steps)
+        write_events(run_dir / TENSORBOARD, config, dev_curve, metrics, log_steps)
     if job is not None:
-        atomic_write_json(run_dir / "status.json", dict(job))
+        atomic_write_json(run_dir / JOB_STATUS, dict(job))
     return run_dir

@@ -9,12 +9,10 @@ from typing import Any, Sequence
 import pandas as pd
 
 from clf.errors import ClfError
+from clf.names import NOT_GROUPED, key_in
 from clf.results.render import format_seconds, format_value
 from clf.results.runs import METRIC_KEYS, RunRecord
 
-# keys that say where and how a run ran, not what it computed: never grouped on by default
-IGNORED_KEYS = ("seed", "run_dir", "sweep_dir", "name", "device", "cluster", "train.progress", "train.num_threads",
-                "train.checkpoint_every", "train.checkpoint_seconds", "data.cache_dir")
 RUN_COLUMNS = ("run", "state")
 TAIL_COLUMNS = ("detail", "path")
 STATS = {"runs": ("dev_f1", "size"), "dev_f1_mean": ("dev_f1", "mean"), "dev_f1_std": ("dev_f1", "std"),
@@ -37,7 +35,7 @@ def runs_frame(records: Sequence[RunRecord]) -> tuple[pd.DataFrame, list[str]]:
 
 
 def _ignored(key: str) -> bool:
-    return any(key == k or key.startswith(k + ".") for k in IGNORED_KEYS)
+    return key_in(key, NOT_GROUPED)
 
 
 def swept_keys(frame: pd.DataFrame, config_keys: Sequence[str]) -> list[str]:

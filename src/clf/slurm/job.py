@@ -2,13 +2,13 @@
 
 submitit unpickles a ``RunSpec`` and calls ``run_job(spec)`` in every task of the job. The run
 resumes from its run directory when a checkpoint is there. submitit's own USR2 handler would
-checkpoint from inside the signal handler, in the middle of a training step; instead,
-``StopRequest`` replaces it (and SIGTERM's), the training loop checkpoints at the next step
-boundary and returns 'interrupted', and then, for USR2 (Slurm's warning before a time limit or
-a preemption), rank 0 records the attempt and requeues the job: ``scontrol requeue`` on Slurm,
-submitit's requeue exit code locally. The requeued task reruns the same pickled ``RunSpec``.
-Requeues are capped by ``max_num_timeout`` and ``max_num_preempt``. SIGTERM (``scancel``, or
-Slurm requeueing the job itself) checkpoints and ends the attempt without a requeue.
+checkpoint from inside the signal handler, in the middle of a training step; instead, jobs
+follow clf's one stop protocol (``clf.stop``): ``StopRequest`` replaces submitit's handlers, the
+training loop checkpoints at the next step boundary and returns 'interrupted', and then, for USR2
+(Slurm's warning before a time limit or a preemption), rank 0 records the attempt and requeues
+the job. The requeued task reruns the same pickled ``RunSpec``. Requeues are capped by
+``max_num_timeout`` and ``max_num_preempt``. SIGTERM (``scancel``, or Slurm requeueing the job
+itself) checkpoints and ends the attempt without a requeue.
 
 An exception ends the job FAILED (submitit re-raises it, the task exits non-zero) with
 ``status.json`` 'failed' and the error's message. ``clf <command>`` jobs (``clf submit --job``)
@@ -21,23 +21,19 @@ import importlib
 import json
 import logging
 import os
-import signal
 import socket
 import subprocess
 import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from clf.slurm import jobfiles
 from clf.slurm.manifest import KIND_TRAIN
-from clf.train.signals import StopRequest
+from clf.stop import EXIT_RESUMABLE, LOCAL_REQUEUE_EXIT, Stopped, StopRequest
 
 log = logging.getLogger("clf.slurm.job")
-EXIT_REQUEUED = 75            # the attempt stopped after a checkpoint; Slurm requeues the job
-LOCAL_REQUEUE_EXIT = 144      # submitit's local controller restarts a task that exits with this
 TIME_LIMIT_MARGIN_S = 60      # Slurm checks time limits (and sends the USR2 warning) every ~30 s
 
 
@@ -86,14 +82,6 @@ class JobInfo:
         return cls(env.cluster, env.job_id, env.array_job_id, int(task) if task is not None else None,
                    env.global_rank, host, int(restarts) if restarts else (0 if env.cluster == "slurm" else None),
                    str(env.paths.stderr))
-
-
-class _Stop(BaseException):
-    """Raised by the signal handler of ``clf <command>`` jobs (they have no step boundary)."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__(name)
-        self.signal_name = name
 
 
 class Journal:
@@ -167,24 +155,13 @@ def _train(spec: RunSpec, info: JobInfo, stop: StopRequest) -> tuple[str, str | 
 
 
 def _command(spec: RunSpec, stop: StopRequest) -> tuple[str, str | None]:
-    """``clf <argv>`` in this process; a non-zero exit status raises."""
-    def handle(signum: int, frame: FrameType | None) -> None:
-        raise _Stop(signal.Signals(signum).name)
-
-    if stop.requested:  # a signal came while the job started
-        return jobfiles.INTERRUPTED, stop.signal_name
-    for sig in (signal.SIGUSR2, signal.SIGTERM):
-        signal.signal(sig, handle)
+    """``clf <argv>`` in this process, stopped at once by a signal; a non-zero exit status raises."""
     name, *args = spec.argv
     try:
-        code = importlib.import_module(f"clf.commands.{name.replace('-', '_')}").main(list(args))
-    except _Stop as stop:
-        return jobfiles.INTERRUPTED, stop.signal_name
-    except KeyboardInterrupt:  # `clf w2v` turns SIGTERM into KeyboardInterrupt
-        return jobfiles.INTERRUPTED, "SIGTERM"
-    finally:  # a late signal must not interrupt the bookkeeping that follows
-        for sig in (signal.SIGUSR2, signal.SIGTERM):
-            signal.signal(sig, signal.SIG_IGN)
+        with stop.raising():
+            code = importlib.import_module(f"clf.commands.{name.replace('-', '_')}").main(list(args))
+    except KeyboardInterrupt as stopped:  # clf.stop.Stopped, or a second Ctrl-C
+        return jobfiles.INTERRUPTED, stopped.signal_name if isinstance(stopped, Stopped) else "SIGINT"
     if code:
         raise RuntimeError(f"clf {' '.join(spec.argv)} exited with status {code}")
     return jobfiles.COMPLETED, None
@@ -211,7 +188,7 @@ def _after_interrupt(spec: RunSpec, info: JobInfo, journal: Journal | None, sign
             journal.end(jobfiles.INTERRUPTED, f"stopped-{signal_name or 'signal'}")
         return {"status": jobfiles.INTERRUPTED, "signal": signal_name}
     if journal is None:  # ranks > 0: rank 0 requeues the job (and this task with it)
-        raise SystemExit(EXIT_REQUEUED)
+        raise SystemExit(EXIT_RESUMABLE)
     kind = "timeout" if _near_time_limit(spec, journal.started) else "preempt"
     limit = spec.max_num_timeout if kind == "timeout" else spec.max_num_preempt
     done = journal.requeues(kind)
@@ -228,13 +205,13 @@ def _after_interrupt(spec: RunSpec, info: JobInfo, journal: Journal | None, sign
                     f"{_error_text(exc)}; `clf resubmit {spec.sweep_dir}` continues from the checkpoint")
         raise
     journal.end(jobfiles.REQUEUED, f"requeued-{kind}")
-    raise SystemExit(LOCAL_REQUEUE_EXIT if info.executor == "local" else EXIT_REQUEUED)
+    raise SystemExit(LOCAL_REQUEUE_EXIT if info.executor == "local" else EXIT_RESUMABLE)
 
 
 def run_job(spec: RunSpec) -> dict[str, Any]:
     """Run (or resume) one run of a sweep inside a job; see the module's docstring."""
     # first of all, replace submitit's handlers: Slurm's warning can come seconds after the start
-    stop = StopRequest().install((signal.SIGUSR2, signal.SIGTERM, signal.SIGINT))
+    stop = StopRequest().install()
     from clf.cli import setup_logging
 
     setup_logging()

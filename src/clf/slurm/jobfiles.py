@@ -15,11 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from clf.atomic import atomic_write_json
-
-STATUS, ATTEMPTS = "status.json", "attempts.jsonl"
-PENDING, RUNNING, REQUEUED, INTERRUPTED = "pending", "running", "requeued", "interrupted"
-COMPLETED, FAILED, CANCELLED = "completed", "failed", "cancelled"
-FINAL_STATES = (COMPLETED, FAILED, CANCELLED)
+from clf.names import (ATTEMPTS, CANCELLED, COMPLETED, FAILED, FINAL_STATES, INTERRUPTED,  # noqa: F401 (re-exported)
+                       PENDING, REQUEUED, RUNNING)
+from clf.names import JOB_STATUS as STATUS
 
 
 def read_json(path: Path) -> dict[str, Any] | None:

@@ -19,8 +19,9 @@ from typing import Any, Iterator
 from clf import __version__
 from clf.atomic import atomic_write_json
 from clf.errors import ClfError
+from clf.names import SWEEP_MANIFEST
 
-MANIFEST = "sweep.json"
+MANIFEST = SWEEP_MANIFEST
 JOBS_DIR = "jobs"      # submitit's pickles and logs (and the local runner's log)
 RUNS_DIR = "runs"      # one directory per run: runs/<name>
 FORMAT = 1

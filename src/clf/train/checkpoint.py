@@ -18,9 +18,9 @@ import numpy as np
 import torch
 
 from clf.atomic import atomic_torch_save, fsync_dir
+from clf.names import BEST, LAST, PREVIOUS  # noqa: F401 (BEST: re-exported)
 
 log = logging.getLogger(__name__)
-LAST, PREVIOUS, BEST = "last.pt", "previous.pt", "best.pt"
 FORMAT = 1
 
 

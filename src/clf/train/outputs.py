@@ -11,9 +11,8 @@ import numpy as np
 import pandas as pd
 
 from clf.atomic import atomic_write_bytes, atomic_write_json
+from clf.names import METRICS
 
-METRICS = "metrics.json"
-STATUS_COMPLETED = "completed"
 
 
 def write_predictions(path: Path, inst_ids: np.ndarray, probabilities: np.ndarray) -> None:

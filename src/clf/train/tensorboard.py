@@ -8,10 +8,9 @@ from omegaconf import DictConfig
 from torch.utils.tensorboard import SummaryWriter
 
 from clf.config.compose import to_container
+from clf.names import NOT_HPARAMS, key_in
 
 HPARAM_GROUPS = ("data", "embeddings", "model", "optim", "train")
-SKIP = ("data.cache_dir", "data.dir", "data.train", "data.dev", "data.test", "data.unlabeled", "embeddings.dir",
-        "train.progress", "train.num_threads", "train.checkpoint_every", "train.checkpoint_seconds")
 
 
 def hparams_of(cfg: DictConfig) -> dict[str, Any]:
@@ -24,7 +23,7 @@ def hparams_of(cfg: DictConfig) -> dict[str, Any]:
             name = f"{prefix}.{key}"
             if isinstance(value, dict):
                 walk(value, name)
-            elif name not in SKIP and not isinstance(value, list):
+            elif not key_in(name, NOT_HPARAMS) and not isinstance(value, list):
                 flat[name] = "null" if value is None else value
 
     for group in HPARAM_GROUPS:

@@ -1,0 +1,136 @@
+"""What a run's checkpoints hold and restore, in one object (timm's ``CheckpointSaver`` is the model).
+
+``checkpoints/last.pt`` holds everything a resumed run needs to continue bit for bit:
+
+=====================  ==============================================================
+``state``              ``TrainState``: step, epoch, batch in the epoch, best dev F1 and
+                       early-stopping counters, the running train loss, seconds trained
+``model``              the model's state dict
+``optimizer``          the optimizer's state dict (LazyAdamW's pending weight decay included)
+``scheduler``          the learning-rate scheduler's state dict
+``rng``                every RNG (python, numpy, torch, cuda) of every rank, in rank order
+``config_yaml``        the resolved config: a resumed run must match it but for the keys
+                       of ``clf.names.RESUMABLE_CHANGES``
+``vocab_fingerprint``  the vocabulary's fingerprint: a resumed run must have the same one
+=====================  ==============================================================
+
+``best.pt`` holds the model's state dict at the best dev F1 (with its ``step`` and ``dev_f1``).
+The files are written atomically by ``clf.train.checkpoint`` (``last.pt``'s predecessor stays
+as ``previous.pt``, the fallback when ``last.pt`` is unreadable).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig
+
+from clf.config.compose import from_yaml, to_container, to_yaml
+from clf.data.vocab import Vocab
+from clf.errors import ClfError
+from clf.names import BEST, CHECKPOINTS, RESUMABLE_CHANGES, key_in
+from clf.train import checkpoint
+from clf.train.distributed import Dist, barrier, gather_objects
+
+log = logging.getLogger("clf.train")
+
+
+@dataclass
+class TrainState:
+    """Where the run is; saved in every checkpoint."""
+
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    best_f1: float = -1.0
+    best_step: int = -1
+    evals_without_improvement: int = 0
+    last_eval_step: int = -1
+    loss_sum: float = 0.0
+    loss_steps: int = 0
+    train_seconds: float = 0.0
+    finished: bool = False
+
+
+def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def config_differences(stored: DictConfig, current: DictConfig) -> list[str]:
+    """Keys that differ between two configs, ignoring those a resumed run may change."""
+    a, b = _flatten(to_container(stored)), _flatten(to_container(current))
+    return sorted(k for k in set(a) | set(b) if not key_in(k, RESUMABLE_CHANGES) and a.get(k) != b.get(k))
+
+
+def load_resumable(run_dir: Path, cfg: DictConfig) -> dict[str, Any] | None:
+    """The newest readable checkpoint of ``run_dir`` (None: a new run); ClfError when it cannot be
+    read or was written for another config."""
+    try:
+        ckpt = checkpoint.load_latest(run_dir / CHECKPOINTS)
+    except checkpoint.CheckpointError as exc:
+        raise ClfError(f"cannot resume: {exc}") from None
+    if ckpt is not None:
+        differences = config_differences(from_yaml(ckpt["config_yaml"]), cfg)
+        if differences:
+            raise ClfError(f"run_dir holds a checkpoint of another config ({', '.join(differences[:6])} differ); "
+                           "use a new run_dir= or the same overrides")
+    return ckpt
+
+
+class CheckpointSaver:
+    """Saves and restores what the module's docstring lists; ``save`` is collective (every rank
+    calls it, rank 0 writes)."""
+
+    def __init__(self, run_dir: Path, cfg: DictConfig, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                 scheduler: Any, vocab: Vocab, ctx: Dist) -> None:
+        self.directory = run_dir / CHECKPOINTS
+        self.cfg, self.model, self.optimizer, self.scheduler = cfg, model, optimizer, scheduler
+        self.vocab, self.ctx = vocab, ctx
+
+    def restore(self, ckpt: dict[str, Any]) -> TrainState:
+        """Load a checkpoint (from ``load_resumable``) into the model, optimizer, scheduler and RNGs."""
+        if ckpt["vocab_fingerprint"] != self.vocab.fingerprint():
+            raise ClfError("run_dir holds a checkpoint trained with another vocabulary")
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        rng, ctx = ckpt["rng"], self.ctx
+        if len(rng) != ctx.world:
+            log.warning("checkpoint was written by %d processes, resuming with %d: random streams differ", len(rng),
+                        ctx.world)
+        checkpoint.set_rng_state(rng[ctx.rank % len(rng)])
+        state = TrainState(**ckpt["state"])
+        if not ctx.is_main:
+            state.loss_sum = 0.0  # the stored sum is over all ranks; rank 0 carries it
+        return state
+
+    def save(self, state: TrainState) -> None:
+        """``last.pt`` (the one it replaces becomes ``previous.pt``); ``state.loss_sum`` summed over ranks."""
+        rng = gather_objects(checkpoint.rng_state(), self.ctx)
+        if self.ctx.is_main:
+            checkpoint.save_last(self.directory, {
+                "state": asdict(state), "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "rng": rng, "config_yaml": to_yaml(self.cfg),
+                "vocab_fingerprint": self.vocab.fingerprint()})
+        barrier(self.ctx)
+
+    def save_best(self, state: TrainState) -> None:
+        """``best.pt``: the weights of ``state.best_step`` (rank 0 only: the weights are the same on every rank)."""
+        if self.ctx.is_main:
+            checkpoint.save_best(self.directory, {"model": self.model.state_dict(), "step": state.best_step,
+                                                  "dev_f1": state.best_f1})
+
+    def load_best(self) -> None:
+        """Put the best dev F1's weights into the model."""
+        self.model.load_state_dict(checkpoint.read(self.directory / BEST)["model"])
