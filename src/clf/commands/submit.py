@@ -124,11 +124,10 @@ def _dry_run(sweep_dir: Path, runs, cluster, name: str) -> int:
     for run in runs:
         print(f"  runs/{run.name}: {run.label or ' '.join(run.overrides) or '(defaults)'}")
     if cluster.executor == "slurm":
-        from submitit.slurm.slurm import _make_sbatch_string
-
+        from clf.compat.submitit import sbatch_script
         from clf.slurm.profile import job_name, slurm_parameters
 
         params = slurm_parameters(cluster, job_name(name), None)
-        print(_make_sbatch_string(command="python -u -m submitit.core._submit " + str(sweep_dir / "jobs"),
-                                  folder=sweep_dir / "jobs", map_count=len(runs), **params))
+        print(sbatch_script("python -u -m submitit.core._submit " + str(sweep_dir / "jobs"), sweep_dir / "jobs",
+                            len(runs), **params))
     return 0

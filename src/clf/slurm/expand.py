@@ -10,13 +10,13 @@ and undone afterwards, and the result is validated. A 100-run grid costs one com
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -140,8 +140,19 @@ def _current(cfg: DictConfig, key: str) -> Any:
 
 
 def _grid(composer: _Composer, overrides: list[str]) -> list[list[str]]:
-    """Every combination of the sweep overrides, as lists of ``key=value`` strings."""
-    return [list(batch) for batch in BasicSweeper.split_arguments(composer.parse(overrides), None)[0]]
+    """Every combination of the sweep overrides, as lists of ``key=value`` strings, in the order of
+    Hydra's BasicSweeper (built on Hydra's public ``Override`` API; a key given twice keeps its
+    first place and its last values)."""
+    choices: dict[str, list[str]] = {}
+    for override in composer.parse(overrides):
+        key = override.get_key_element()
+        if not override.is_sweep_override():
+            choices[key] = [f"{key}={override.get_value_element_as_str()}"]
+        elif override.is_discrete_sweep():
+            choices[key] = [f"{key}={value}" for value in override.sweep_string_iterator()]
+        else:
+            raise ClfError(f"bad override {override.input_line}: sweeps list values or a range(), not an interval")
+    return [list(combo) for combo in itertools.product(*choices.values())]
 
 
 def _key(composer: _Composer, override: str) -> str:

@@ -19,6 +19,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from clf.compat.submitit import local_process
 from clf.slurm import jobfiles
 from clf.slurm.launch import make_spec
 from clf.slurm.manifest import Manifest, RunEntry
@@ -101,11 +102,12 @@ def run_submission(manifest: Manifest, index: int, stop: threading.Event) -> Non
             running.append((run, job))
         for item in list(running):
             run, job = item
-            if stop.is_set() and job._process is not None and job._process.poll() is None:
-                job._process.send_signal(signal.SIGTERM)  # the controller forwards it to the tasks
+            process = local_process(job)
+            if stop.is_set() and process is not None and process.poll() is None:
+                process.send_signal(signal.SIGTERM)  # the controller forwards it to the tasks
             if job.done():
                 running.remove(item)
-                _finished(manifest, run, job._process.returncode if job._process else None)
+                _finished(manifest, run, process.returncode if process else None)
         stop.wait(POLL_S)
 
 
