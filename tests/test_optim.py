@@ -61,14 +61,15 @@ def test_sparse_gradient_updates_exactly_its_rows():
         assert changed == sorted(rows)
         touched |= set(rows)
     untouched = sorted(set(range(10)) - touched)
-    assert torch.equal(p.detach()[untouched], start[untouched])  # no weight decay on absent rows either
+    assert torch.equal(p.detach()[untouched], start[untouched])  # their weight decay waits for their next use
     state = optimizer.state[p]
     assert (state["exp_avg"][untouched] == 0).all() and (state["exp_avg_sq"][untouched] == 0).all()
 
 
 def test_sparse_rows_follow_adamw_formula_with_their_own_step_count():
     """A row present at some steps only gets AdamW's update for those gradients (bias correction
-    uses the global step, as in torch.optim.SparseAdam)."""
+    uses the global step, as in torch.optim.SparseAdam); the weight decay of the steps it missed
+    is applied when it is next used."""
     torch.manual_seed(3)
     start = torch.randn(4, 2)
     p = torch.nn.Parameter(start.clone())
@@ -77,17 +78,46 @@ def test_sparse_rows_follow_adamw_formula_with_their_own_step_count():
     m = torch.zeros(2)
     v = torch.zeros(2)
     row = start[2].clone()
+    owed = 1.0
     for step, rows in enumerate(([0, 2], [1], [2, 3], [2]), start=1):
         grad = torch.randn(4, 2)
         p.grad = sparse_grad(grad, rows)
         optimizer.step()
+        owed *= 1 - lr * wd  # AdamW decays every row at every step
         if 2 in rows:
             g = grad[2]
-            row = row * (1 - lr * wd)
+            row, owed = row * owed, 1.0
             m = b1 * m + (1 - b1) * g
             v = b2 * v + (1 - b2) * g * g
             row = row - lr * (m / (1 - b1 ** step)) / ((v / (1 - b2 ** step)).sqrt() + eps)
         torch.testing.assert_close(p.detach()[2], row, atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.parametrize("settle_every", [None, 3])
+def test_weight_decay_of_rows_outside_batches_matches_torch_adamw(settle_every):
+    """With betas (0, 0) dense AdamW moves a row without a gradient by its weight decay only, so
+    LazyAdamW, once its owed decay is settled, must equal it, under a changing learning rate too;
+    settling in between changes nothing."""
+    torch.manual_seed(5)
+    hyper = dict(HYPER, betas=(0.0, 0.0), weight_decay=0.5)
+    start = torch.randn(40, 3)
+    lazy_p, ref_p = torch.nn.Parameter(start.clone()), torch.nn.Parameter(start.clone())
+    lazy, ref = LazyAdamW([lazy_p], **hyper), torch.optim.AdamW([ref_p], **hyper)
+    schedules = [torch.optim.lr_scheduler.LambdaLR(o, lambda step: 1.0 / (1 + step)) for o in (lazy, ref)]
+    for step in range(1, 31):
+        grad = torch.randn(40, 3)
+        rows = torch.randperm(40)[:5].tolist()
+        lazy_p.grad, ref_p.grad = sparse_grad(grad, rows), sparse_grad(grad, rows).to_dense()
+        for optimizer, schedule in zip((lazy, ref), schedules):
+            optimizer.step()
+            schedule.step()
+        torch.testing.assert_close(lazy_p.detach()[rows], ref_p.detach()[rows], atol=1e-6, rtol=1e-5)
+        if settle_every and step % settle_every == 0:
+            lazy.settle_weights()
+            torch.testing.assert_close(lazy_p.detach(), ref_p.detach(), atol=1e-6, rtol=1e-5)
+    lazy.settle_weights()
+    torch.testing.assert_close(lazy_p.detach(), ref_p.detach(), atol=1e-6, rtol=1e-5)
+    assert not torch.isclose(lazy_p.detach(), start).any()  # every row decayed, those never in a batch too
 
 
 def test_state_dict_round_trip_continues_identically():

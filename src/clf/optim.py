@@ -2,17 +2,31 @@
 
 A dense AdamW step touches every row of a 55k x 50 embedding matrix, although a batch uses a
 few thousand rows: at batch size 1 that update is nearly all of the homework loop's time.
-``LazyAdamW`` applies the exact AdamW formula to the rows a sparse gradient names (the moments
-of the other rows are left as they are, as in ``torch.optim.SparseAdam``) and the ordinary
-AdamW step to dense parameters. ``optim.embedding_update=dense`` uses ``torch.optim.AdamW``.
+``LazyAdamW`` applies AdamW to the rows a sparse gradient names and the ordinary AdamW step to
+dense parameters. ``optim.embedding_update=dense`` uses ``torch.optim.AdamW``.
+
+How a lazy row differs from dense AdamW. Weight decay is exact: a row outside a batch owes the
+decay of the steps it missed, ``prod(1 - lr_s * wd)``, kept as a running sum of logarithms and
+applied when the row is next used, and to every row by ``settle_weights`` (the training loop calls
+it before each evaluation, so dev/test scores, ``best.pt`` and predictions see exact weights;
+``last.pt``/``previous.pt`` hold the owed decay in the optimizer's state). The moments of a row
+outside a batch are left as they are and its Adam update is skipped, as in
+``torch.optim.SparseAdam`` (dense AdamW keeps moving such a row along its old momentum).
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
+
+from clf.compat.torch import fused_adamw_, mark_coalesced
+
+# LazyAdamW's state for weight decay owed by rows outside the last batches
+DECAY_LOG = "decay_log"        # sum over this parameter's steps of log(1 - lr*wd) (a float)
+DECAY_LOG_AT = "decay_log_at"  # per row, DECAY_LOG when the row was last brought up to date (float64)
 
 
 def coalesced(grad: torch.Tensor) -> torch.Tensor:
@@ -25,12 +39,13 @@ def coalesced(grad: torch.Tensor) -> torch.Tensor:
         return grad
     rows = grad._indices()[0]
     if rows.numel() < 2 or bool((rows[1:] > rows[:-1]).all()):
-        return grad._coalesced_(True)
+        return mark_coalesced(grad)
     return grad.coalesce()
 
 
 class LazyAdamW(torch.optim.Optimizer):
-    """AdamW (decoupled weight decay, bias correction); sparse gradients update their rows only.
+    """AdamW (decoupled weight decay, bias correction); sparse gradients update their rows only
+    (see the module's docstring for what that means exactly).
 
     The arithmetic is torch's fused AdamW kernel (the one ``AdamW(fused=True)`` runs), applied
     to the gathered rows of a sparse gradient and then scattered back.
@@ -56,6 +71,8 @@ class LazyAdamW(torch.optim.Optimizer):
                 if p.grad.is_sparse:
                     self._sparse_step(group, p, state)
                 else:
+                    _settle(p, state)
+                    state.pop(DECAY_LOG, None), state.pop(DECAY_LOG_AT, None)
                     for bucket, t in zip(dense, (p, p.grad, state["exp_avg"], state["exp_avg_sq"], state["step"])):
                         bucket.append(t)
             if dense[0]:
@@ -69,20 +86,59 @@ class LazyAdamW(torch.optim.Optimizer):
             grad = grad.to_dense().to_sparse(1)
         grad = coalesced(grad)
         rows = grad.indices()[0]
+        if DECAY_LOG not in state:
+            state[DECAY_LOG] = 0.0
+            state[DECAY_LOG_AT] = torch.zeros(p.shape[0], dtype=torch.float64, device=p.device)
         full = (p, state["exp_avg"], state["exp_avg_sq"])
         part = [t.index_select(0, rows) for t in full]
+        owed = (state[DECAY_LOG] - state[DECAY_LOG_AT].index_select(0, rows)).exp_()
+        part[0].mul_(owed.to(p.dtype).view(-1, *([1] * (p.dim() - 1))))
         _adamw(group, [part[0]], [grad.values()], [part[1]], [part[2]], [state["step"]])
         for whole, piece in zip(full, part):
             whole.index_copy_(0, rows, piece)
+        state[DECAY_LOG] += math.log1p(-group["lr"] * group["weight_decay"])
+        state[DECAY_LOG_AT].index_fill_(0, rows, state[DECAY_LOG])
+
+    @torch.no_grad()
+    def settle_weights(self) -> None:
+        """Apply the weight decay every row owes (the weights then equal dense AdamW's decay)."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                _settle(p, self.state.get(p, {}))
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """As torch's, but the per-row decay state keeps its float64 (torch casts state to the
+        parameter's dtype, which would lose the running sums' precision)."""
+        kept = {i: s[DECAY_LOG_AT] for i, s in state_dict["state"].items() if DECAY_LOG_AT in s}
+        super().load_state_dict(state_dict)
+        saved_ids = [i for g in state_dict["param_groups"] for i in g["params"]]
+        params = [p for g in self.param_groups for p in g["params"]]
+        for i, p in zip(saved_ids, params):
+            if i in kept:
+                self.state[p][DECAY_LOG_AT] = kept[i].to(device=p.device, dtype=torch.float64)
+
+
+def _settle(p: torch.Tensor, state: dict) -> None:
+    """Bring every row of ``p`` up to date with the weight decay it owes."""
+    if DECAY_LOG not in state:
+        return
+    owed = (state[DECAY_LOG] - state[DECAY_LOG_AT]).exp_()
+    p.mul_(owed.to(p.dtype).view(-1, *([1] * (p.dim() - 1))))
+    state[DECAY_LOG_AT].fill_(state[DECAY_LOG])
+
+
+def settle_weights(optimizer: torch.optim.Optimizer) -> None:
+    """Weights as a reader should see them (LazyAdamW's owed decay applied; others: as they are)."""
+    if isinstance(optimizer, LazyAdamW):
+        optimizer.settle_weights()
 
 
 def _adamw(group: dict, params, grads, exp_avgs, exp_avg_sqs, steps) -> None:
     """AdamW updates in place (lists of tensors): p -= lr*wd*p; moments m, v;
     p -= lr/(1-b1^t) * m/(sqrt(v/(1-b2^t))+eps)."""
     beta1, beta2 = group["betas"]
-    torch._fused_adamw_(params, grads, exp_avgs, exp_avg_sqs, [], steps, lr=group["lr"], beta1=beta1,
-                        beta2=beta2, weight_decay=group["weight_decay"], eps=group["eps"], amsgrad=False,
-                        maximize=False)
+    fused_adamw_(params, grads, exp_avgs, exp_avg_sqs, steps, lr=group["lr"], beta1=beta1, beta2=beta2,
+                 weight_decay=group["weight_decay"], eps=group["eps"])
 
 
 def build_optimizer(model: nn.Module, cfg) -> torch.optim.Optimizer:

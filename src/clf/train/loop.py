@@ -28,7 +28,7 @@ from clf.embeddings import load_word2vec
 from clf.errors import ClfError
 from clf.model import build_model
 from clf.names import COMPLETED, CONFIG, INTERRUPTED, METRICS, PREDICTIONS, RUNNING
-from clf.optim import build_optimizer, build_scheduler, clip_gradients
+from clf.optim import build_optimizer, build_scheduler, clip_gradients, settle_weights
 from clf.stop import EXIT_RESUMABLE, StopRequest
 from clf.train.device import setup_device
 from clf.train.distributed import any_rank, barrier, shard, sum_gradients
@@ -60,6 +60,7 @@ class _Run:
     run_dir: Path
     dataset: Dataset
     model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
     scheduler: Any
     saver: CheckpointSaver
     eval_kwargs: dict[str, Any]
@@ -123,7 +124,7 @@ def train(cfg: DictConfig, run_dir: Path, stop: StopRequest | None = None) -> Ru
         run_dir.mkdir(parents=True, exist_ok=True)
         dataset.vocab.save(run_dir)
         atomic_write_text(run_dir / CONFIG, to_yaml(cfg))
-    run = _Run(cfg, run_dir, dataset, model, scheduler, saver, total=total, eval_kwargs=dict(
+    run = _Run(cfg, run_dir, dataset, model, optimizer, scheduler, saver, total=total, eval_kwargs=dict(
         batch_tokens=cfg.train.eval_batch_tokens, max_tokens=cfg.model.max_tokens, device=device,
         autocast_dtype=amp, ctx=ctx))
     if state.finished:  # killed after the final checkpoint, before metrics.json
@@ -216,6 +217,7 @@ def _next_epoch(cfg: DictConfig, state: TrainState, lengths: np.ndarray) -> np.n
 
 def _evaluate_dev(run: _Run, state: TrainState, monitor: Monitor) -> bool:
     """Dev F1 -> TensorBoard, best.pt, the plateau schedule, metrics.json; True when early stopping is due."""
+    settle_weights(run.optimizer)  # LazyAdamW: the weight decay rows outside recent batches owe
     _, dev = evaluate(run.model, run.dataset["dev"], **run.eval_kwargs)
     state.last_eval_step = state.step
     monitor.dev(state.step, dev)
