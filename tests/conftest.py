@@ -1,137 +1,25 @@
-"""Shared fixtures: small learnable CSV datasets, an isolated token cache, and helpers that run
-``clf`` as a subprocess or compose configs in-process.
-
-Everything here is generic on purpose, so tests of other subcommands (w2v, aggregate, explain,
-api, slurm) can use it too:
+"""Shared fixtures (plain helpers are in helpers.py, imported by the test modules):
 
 * ``cache_dir`` (autouse): ``$CLF_CACHE_DIR`` points at a fresh temp dir for every test, so no
   test reads or writes ``~/.cache/clf`` and subprocesses inherit the same cache.
-* ``make_dataset(directory, ...)``: writes train/dev/test CSVs (``inst_id,text,label``) of a
-  clearly learnable sentiment task and returns their paths; ``dataset`` is one such set.
-* ``run_clf(*args)``: ``python -m clf ARGS`` in a subprocess; returns CompletedProcess.
-* ``train_args(dataset, run_dir, *extra)``: the overrides of a tiny, fast ``clf train`` run.
+* ``dataset``: a small learnable dataset (``helpers.make_dataset``).
+* ``tiny_run``: a run trained once per session.
 * ``compose_cfg(*overrides)``: the composed, validated config (in-process).
+* ``corpus`` (per module): a vocabulary and texts full of tokenizer edge cases.
+* ``base``, ``sweep`` (per module): aggregate's synthetic config and sweep directory.
 """
 
 from __future__ import annotations
 
-import csv
-import gzip
-import io
+import json
 import os
 import random
-import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from helpers import HEADS, LRS, SEEDS, TINY, DatasetPaths, curve_of, dev_f1_of, make_corpus, make_dataset, make_vocab
 
-POSITIVE_WORDS = ["good", "great", "excellent", "love", "wonderful", "best", "happy", "superb"]
-NEGATIVE_WORDS = ["bad", "awful", "terrible", "hate", "poor", "worst", "sad", "boring"]
-NEUTRAL_WORDS = [f"w{i}" for i in range(60)] + ["the", "a", "movie", "film", "plot", "and", "it", "was"]
-PUNCTUATION = [".", ",", "!", "?", "...", " -", ";"]
-
-
-@dataclass
-class DatasetPaths:
-    """Paths of a generated dataset, and the ``data=csv`` overrides that name them."""
-
-    directory: Path
-    train: Path
-    dev: Path
-    test: Path
-
-    @property
-    def overrides(self) -> list[str]:
-        return ["data=csv", f"data.train={self.train}", f"data.dev={self.dev}", f"data.test={self.test}"]
-
-
-def make_document(rng: random.Random, label: int, min_words: int = 4, max_words: int = 14) -> str:
-    """Neutral filler plus 1-3 sentiment words of the label's class (perfectly learnable)."""
-    cue = POSITIVE_WORDS if label == 1 else NEGATIVE_WORDS
-    words = [rng.choice(NEUTRAL_WORDS) for _ in range(rng.randint(min_words, max_words))]
-    for _ in range(rng.randint(1, 3)):
-        words.insert(rng.randrange(len(words) + 1), rng.choice(cue))
-    text = ""
-    for word in words:
-        text += (" " if text else "") + word
-        if rng.random() < 0.15:
-            text += rng.choice(PUNCTUATION)
-    return text[0].upper() + text[1:]
-
-
-def make_rows(n: int, seed: int, first_id: int = 0) -> list[dict]:
-    rng = random.Random(seed)
-    rows = []
-    for i in range(n):
-        label = rng.randint(0, 1)
-        rows.append({"inst_id": first_id + i, "text": make_document(rng, label), "label": label})
-    return rows
-
-
-def write_csv(path: Path, rows: list[dict], columns: list[str] | None = None,
-              rename: dict[str, str] | None = None) -> Path:
-    """Write ``rows`` as CSV (gzipped when ``path`` ends in .gz); ``rename`` maps column names."""
-    columns = columns or list(rows[0].keys())
-    rename = rename or {}
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([rename.get(c, c) for c in columns])
-    for row in rows:
-        writer.writerow([row[c] for c in columns])
-    data = buffer.getvalue().encode("utf-8")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(gzip.compress(data) if path.name.endswith(".gz") else data)
-    return path
-
-
-def make_dataset(directory: Path, n_train: int = 400, n_dev: int = 120, n_test: int = 120, seed: int = 0,
-                 gz: bool = False, test_labels: bool = True, rename: dict[str, str] | None = None) -> DatasetPaths:
-    """Write ``sentiment.{train,dev,test}.csv[.gz]`` in the homework's layout under ``directory``."""
-    directory = Path(directory)
-    suffix = ".csv.gz" if gz else ".csv"
-    train = write_csv(directory / f"sentiment.train{suffix}", make_rows(n_train, seed), rename=rename)
-    dev = write_csv(directory / f"sentiment.dev{suffix}", make_rows(n_dev, seed + 1, first_id=100_000), rename=rename)
-    test_columns = ["inst_id", "text", "label"] if test_labels else ["inst_id", "text"]
-    test = write_csv(directory / f"sentiment.test{suffix}", make_rows(n_test, seed + 2, first_id=200_000),
-                     columns=test_columns, rename=rename)
-    return DatasetPaths(directory, train, dev, test)
-
-
-# overrides of a tiny, fast, deterministic run (append more to change any of them)
-TINY = ["embeddings.dim=12", "model.num_heads=2", "optim.lr=0.03", "train.batch_size=16", "train.epochs=2",
-        "train.log_every=5", "train.eval_every=10", "train.checkpoint_every=10", "train.num_threads=1",
-        "train.progress=none", "device=cpu", "data.min_count=1", "optim.schedule=none",
-        "optim.warmup_steps=0"]
-
-
-def train_args(dataset: DatasetPaths, run_dir: Path, *extra: str) -> list[str]:
-    return ["train", *dataset.overrides, *TINY, f"run_dir={run_dir}", *extra]
-
-
-def clf_env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ, **extra)
-    env.setdefault("PYTHONHASHSEED", "0")
-    env["OMP_NUM_THREADS"] = "1"
-    return env
-
-
-def run_clf(*args: str, timeout: float = 300, cwd: Path | None = None, check: bool = False,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """``python -m clf ARGS`` with this test's environment ($CLF_CACHE_DIR included) plus ``env``."""
-    result = subprocess.run([sys.executable, "-m", "clf", *map(str, args)], capture_output=True, text=True,
-                            timeout=timeout, cwd=cwd, env=clf_env(**(env or {})))
-    if check and result.returncode != 0:
-        raise AssertionError(f"clf {' '.join(map(str, args))} exited {result.returncode}:\n{result.stderr}")
-    return result
-
-
-def popen_clf(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) -> subprocess.Popen:
-    """``python -m clf ARGS`` started in the background (stderr piped, for error messages)."""
-    return subprocess.Popen([sys.executable, "-m", "clf", *map(str, args)], stdout=stdout, stderr=stderr,
-                            text=True, cwd=cwd, env=clf_env(**(env or {})))
+from clf.results.synthetic import base_config, completed_metrics, running_metrics, with_values, write_run
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -183,8 +71,50 @@ def compose_cfg():
     return lambda *overrides: compose(list(overrides))
 
 
-def one_line_error(result: subprocess.CompletedProcess) -> str:
-    """The single non-empty stderr line of a failed run (asserts there is exactly one)."""
-    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1, f"expected one line on stderr, got {len(lines)}:\n{result.stderr}"
-    return lines[0]
+@pytest.fixture(scope="module")
+def base() -> dict:
+    return base_config()
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory, base) -> Path:
+    """A sweep dir (sweep.json + runs/): 12 completed runs and one of every kind of unfinished run."""
+    root = tmp_path_factory.mktemp("sweep")
+    (root / "sweep.json").write_text(json.dumps({"runs": []}))
+    for heads in HEADS:
+        for lr in LRS:
+            for seed in SEEDS:
+                run_dir = root / "runs" / f"h{heads}-lr{lr}-s{seed}"
+                cfg = with_values(base, {"model.num_heads": heads, "optim.lr": lr, "seed": seed,
+                                         "run_dir": str(run_dir)})
+                f1 = dev_f1_of(heads, lr, seed)
+                metrics = completed_metrics(cfg, f1, f1 - 0.05, best_step=20 + seed, steps=30, train_seconds=10.0 + seed)
+                write_run(run_dir, cfg, metrics, dev_curve=curve_of(f1), log_steps=(5, 15, 25))
+    cfg = with_values(base, {"model.num_heads": 8, "optim.lr": 1e-3, "seed": 5})
+    runs = root / "runs"
+    write_run(runs / "failed", cfg, job={"state": "failed", "error": "Traceback (most recent call last):\n"
+                                                                      "RuntimeError: out of memory"})
+    write_run(runs / "running", cfg, running_metrics(cfg, 0.5, 10, 12, 30), dev_curve=[(10, 0.5)])
+    write_run(runs / "pending", cfg, job={"state": "pending"})
+    write_run(runs / "interrupted", cfg, running_metrics(cfg, 0.5, 10, 12, 30, status="interrupted"))
+    write_run(runs / "half-written", cfg, completed_metrics(cfg, 0.9, 0.9, 1, 1, 1.0))
+    text = (runs / "half-written" / "metrics.json").read_text()
+    (runs / "half-written" / "metrics.json").write_text(text[: len(text) // 2])
+    write_run(runs / "empty-metrics", cfg)
+    (runs / "empty-metrics" / "metrics.json").write_bytes(b"")
+    write_run(runs / "list-metrics", cfg)
+    (runs / "list-metrics" / "metrics.json").write_text("[1, 2]")
+    write_run(runs / "bad-status", cfg, completed_metrics(cfg, 0.99, 0.99, 1, 1, 1.0))
+    (runs / "bad-status" / "status.json").write_bytes(b"\x00\xff{")
+    write_run(runs / "started", cfg)
+    write_run(runs / "done-without-metrics", cfg, job={"state": "completed"})
+    (runs / "started" / "tb").mkdir()
+    return root
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    rng = random.Random(630)
+    vocab, words = make_vocab(rng)
+    texts = make_corpus(rng, words, 4000)
+    return vocab, texts

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import statistics
 import struct
@@ -11,66 +10,18 @@ from pathlib import Path
 
 import pytest
 
+from helpers import HEADS, LRS, SEEDS, dev_f1_of
+
 from clf.cli import main as clf_main
 from clf.errors import ClfError
 from clf.results.aggregate import aggregate, report
 from clf.results.events import read_scalars
 from clf.results.runs import discover, read_run
-from clf.results.synthetic import base_config, completed_metrics, running_metrics, with_values, write_run
+from clf.results.synthetic import completed_metrics, running_metrics, with_values, write_run
 
-HEADS, LRS, SEEDS = (2, 4), (1e-3, 1e-2), (0, 1, 2)
 UNFINISHED = {"failed": "failed", "running": "running", "pending": "pending", "interrupted": "interrupted",
               "half-written": "corrupt", "empty-metrics": "corrupt", "list-metrics": "corrupt",
               "bad-status": "corrupt", "started": "started", "done-without-metrics": "corrupt"}
-
-
-def dev_f1_of(heads: int, lr: float, seed: int) -> float:
-    return round(0.6 + 0.05 * heads + (0.02 if lr == 1e-2 else 0.0) + 0.013 * ((seed * 7) % 3), 6)
-
-
-def curve_of(f1: float) -> list[tuple[int, float]]:
-    return [(10, f1 - 0.2), (20, f1), (30, f1 - 0.01)]
-
-
-@pytest.fixture(scope="module")
-def base() -> dict:
-    return base_config()
-
-
-@pytest.fixture(scope="module")
-def sweep(tmp_path_factory, base) -> Path:
-    """A sweep dir (sweep.json + runs/): 12 completed runs and one of every kind of unfinished run."""
-    root = tmp_path_factory.mktemp("sweep")
-    (root / "sweep.json").write_text(json.dumps({"runs": []}))
-    for heads in HEADS:
-        for lr in LRS:
-            for seed in SEEDS:
-                run_dir = root / "runs" / f"h{heads}-lr{lr}-s{seed}"
-                cfg = with_values(base, {"model.num_heads": heads, "optim.lr": lr, "seed": seed,
-                                         "run_dir": str(run_dir)})
-                f1 = dev_f1_of(heads, lr, seed)
-                metrics = completed_metrics(cfg, f1, f1 - 0.05, best_step=20 + seed, steps=30, train_seconds=10.0 + seed)
-                write_run(run_dir, cfg, metrics, dev_curve=curve_of(f1), log_steps=(5, 15, 25))
-    cfg = with_values(base, {"model.num_heads": 8, "optim.lr": 1e-3, "seed": 5})
-    runs = root / "runs"
-    write_run(runs / "failed", cfg, job={"state": "failed", "error": "Traceback (most recent call last):\n"
-                                                                      "RuntimeError: out of memory"})
-    write_run(runs / "running", cfg, running_metrics(cfg, 0.5, 10, 12, 30), dev_curve=[(10, 0.5)])
-    write_run(runs / "pending", cfg, job={"state": "pending"})
-    write_run(runs / "interrupted", cfg, running_metrics(cfg, 0.5, 10, 12, 30, status="interrupted"))
-    write_run(runs / "half-written", cfg, completed_metrics(cfg, 0.9, 0.9, 1, 1, 1.0))
-    text = (runs / "half-written" / "metrics.json").read_text()
-    (runs / "half-written" / "metrics.json").write_text(text[: len(text) // 2])
-    write_run(runs / "empty-metrics", cfg)
-    (runs / "empty-metrics" / "metrics.json").write_bytes(b"")
-    write_run(runs / "list-metrics", cfg)
-    (runs / "list-metrics" / "metrics.json").write_text("[1, 2]")
-    write_run(runs / "bad-status", cfg, completed_metrics(cfg, 0.99, 0.99, 1, 1, 1.0))
-    (runs / "bad-status" / "status.json").write_bytes(b"\x00\xff{")
-    write_run(runs / "started", cfg)
-    write_run(runs / "done-without-metrics", cfg, job={"state": "completed"})
-    (runs / "started" / "tb").mkdir()
-    return root
 
 
 def completed_f1(heads: int | None = None, lr: float | None = None) -> list[float]:

@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
+from helpers import HEADS, LRS, SEEDS, curve_of, dev_f1_of
+
 from clf.cli import main as clf_main
 from clf.results.aggregate import aggregate, plot_figures
 from clf.results.plots import mean_curve
 from clf.results.synthetic import completed_metrics, with_values, write_run
-from test_aggregate import HEADS, LRS, SEEDS, base, curve_of, dev_f1_of, sweep  # noqa: F401 (fixtures)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

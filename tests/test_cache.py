@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_dataset, write_csv, make_rows
+
+from helpers import make_dataset, make_rows, write_csv
 
 from clf.config.compose import compose
 from clf.data.cache import TokenizedSplit, load_or_build

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import one_line_error, run_clf
+from helpers import one_line_error, run_clf
 
 from clf import __version__
 

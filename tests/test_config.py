@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from conftest import one_line_error, run_clf
+
+from helpers import one_line_error, run_clf
 
 from clf.config.compose import compose, from_yaml, to_yaml
 from clf.errors import ClfError

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import run_clf, train_args
+
 from clf.model import DocumentAttentionClassifier
 from clf.optim import LazyAdamW
-from conftest import train_args, run_clf
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 

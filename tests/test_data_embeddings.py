@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from conftest import make_dataset, popen_clf, train_args
-from torch import nn
+
+from helpers import corpus_words, make_dataset, popen_clf, train_args, write_homework_word2vec
 
 from clf.config.compose import compose
 from clf.data.dataset import load_dataset
@@ -20,37 +20,6 @@ from clf.embeddings import load_word2vec
 from clf.errors import ClfError
 from clf.model import build_model
 from clf.train.loop import prepare_data
-
-
-class HomeworkWord2Vec(nn.Module):
-    """The homework's skip-gram model: its state dict is what word2vec.pt holds."""
-
-    def __init__(self, vocab_size: int, embedding_size: int) -> None:
-        super().__init__()
-        self.target_embeddings = nn.Embedding(vocab_size, embedding_size)
-        self.context_embeddings = nn.Embedding(vocab_size, embedding_size)
-
-
-def write_homework_word2vec(directory: Path, words: list[str], dim: int = 10, seed: int = 0) -> torch.Tensor:
-    """Write the three files exactly as the homework notebook does; return the target vectors."""
-    directory.mkdir(parents=True, exist_ok=True)
-    word_to_index = {w: i for i, w in enumerate(words)}
-    index_to_word = {i: w for w, i in word_to_index.items()}
-    with open(directory / "word_to_index.txt", "w") as f:
-        json.dump(word_to_index, f)
-    with open(directory / "index_to_word.txt", "w") as f:
-        json.dump(index_to_word, f)  # json turns the int keys into strings
-    torch.manual_seed(seed)
-    model = HomeworkWord2Vec(len(words), dim)
-    torch.save(model.state_dict(), directory / "word2vec.pt")
-    return model.target_embeddings.weight.detach().clone()
-
-
-def corpus_words(dataset) -> list[str]:
-    counts = Counter(t for path in (dataset.train,) for text in pd.read_csv(path)["text"]
-                     for t in Tokenizer()(text))
-    words = sorted(counts)
-    return [UNK] + words[: len(words) * 3 // 4]  # a quarter of the words unknown
 
 
 @pytest.fixture

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import TINY, make_dataset, one_line_error, popen_clf, run_clf, train_args, write_csv
+
+from helpers import TINY, make_dataset, one_line_error, popen_clf, run_clf, train_args, write_csv
 
 from clf.config.compose import compose
 from clf.data.cache import load as load_entry

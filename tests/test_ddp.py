@@ -12,15 +12,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-import torch
-from conftest import clf_env, make_dataset, run_clf, train_args
+
+from helpers import assert_weights_close, finish, make_dataset, run_clf, torchrun, train_args
 
 from clf.train import checkpoint
 
@@ -33,19 +31,6 @@ SHORT, LONG = 40, 1200
 COMMON = ["train.eval_every=100", "train.checkpoint_every=20", "train.checkpoint_seconds=3600"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def torchrun(*clf_args: str) -> subprocess.Popen:
-    """``torchrun --nproc-per-node=2 -m clf ARGS``."""
-    command = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc-per-node=2",
-               f"--master-port={free_port()}", "-m", "clf", *clf_args]
-    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=clf_env())
-
-
 def ranks(process: subprocess.Popen, run_dir: Path) -> list[int]:
     """The pids of torchrun's two workers (each in a session of its own) of the run in ``run_dir``."""
     found = subprocess.run(["pgrep", "-f", "--", f"clf train .*run_dir={run_dir}( |$)"], capture_output=True,
@@ -53,26 +38,6 @@ def ranks(process: subprocess.Popen, run_dir: Path) -> list[int]:
     pids = [int(pid) for pid in found if int(pid) != process.pid]
     assert len(pids) == 2, found
     return pids
-
-
-def weights(run_dir: Path) -> dict[str, torch.Tensor]:
-    return checkpoint.read(run_dir / "checkpoints" / "last.pt")["model"]
-
-
-def assert_weights_close(a: Path, b: Path, atol: float = 1e-5) -> None:
-    wa, wb = weights(a), weights(b)
-    assert wa.keys() == wb.keys()
-    for key in wa:
-        diff = (wa[key].to_dense() - wb[key].to_dense()).abs().max().item()
-        assert torch.allclose(wa[key].to_dense(), wb[key].to_dense(), atol=atol, rtol=0), f"{key}: max diff {diff}"
-
-
-def finish(process: subprocess.Popen) -> str:
-    """Wait for a torchrun that must succeed; its stderr (the workers' errors in the message)."""
-    _, stderr = process.communicate(timeout=600)
-    errors = [line for line in stderr.splitlines() if "error:" in line or "Error" in line]
-    assert process.returncode == 0, "\n".join(errors) or stderr[-3000:]
-    return stderr
 
 
 def metrics(run_dir: Path) -> dict:

@@ -11,19 +11,16 @@ See test_tokenizer.py for why nltk is pinned below 3.10.
 from __future__ import annotations
 
 import random
-import string
 
 import numpy as np
 import pytest
-from nltk.tokenize import RegexpTokenizer
+
+from helpers import NLTK, make_corpus, make_vocab
 
 from clf.data import encode as encode_module
 from clf.data.encode import encode
 from clf.data.tokenizer import Tokenizer
 from clf.data.vocab import UNK, Vocab
-
-NLTK = RegexpTokenizer(r"\w+")
-ASCII_WORD = string.ascii_letters + string.digits + "_"
 
 
 def reference_ids(texts, vocab: Vocab, tokenize=NLTK.tokenize) -> list[list[int]]:
@@ -35,65 +32,6 @@ def split_ids(ids: np.ndarray, offsets: np.ndarray) -> list[list[int]]:
     assert offsets[0] == 0 and offsets[-1] == len(ids)
     assert np.all(np.diff(offsets) >= 0)
     return [ids[offsets[i]:offsets[i + 1]].tolist() for i in range(len(offsets) - 1)]
-
-
-def random_word(rng: random.Random, length: int, alphabet: str = ASCII_WORD) -> str:
-    return "".join(rng.choice(alphabet) for _ in range(length))
-
-
-def make_vocab(rng: random.Random) -> tuple[Vocab, list[str]]:
-    """A vocabulary of ASCII words of every length 1..24 (8, 9, 16, 17 with shared prefixes),
-    non-ASCII words, and near-miss words that are NOT in it."""
-    base = "abcdefghijklmnopqrstuvwxyz"
-    words = {base[:n] for n in range(1, 25)} | {base[:n].upper() for n in (8, 9, 16, 17)}
-    words |= {random_word(rng, n) for n in range(1, 25) for _ in range(30)}
-    words |= {random_word(rng, n) for n in (8, 9, 16, 17) for _ in range(50)}
-    words |= {"café", "東京", "Straße", "naïve", "ü", "Ünïcödé", "Łódź", "ġħ", "abcdefgh" + "é",
-              "e" * 8 + "é" * 9, "数据" * 5, "_", "__init__", "0", "00000000", "0" * 17}
-    words.discard(UNK)
-    word_list = sorted(words)
-    rng.shuffle(word_list)
-    vocab = Vocab.from_words(word_list[:len(word_list) // 2] + [UNK] + word_list[len(word_list) // 2:])
-    near_misses = []
-    for word in word_list[:400]:
-        near_misses += [word + rng.choice(ASCII_WORD), rng.choice(ASCII_WORD) + word, word[:-1],
-                        word[:-1] + rng.choice(ASCII_WORD), word + "é"]
-    near_misses += [base[:n] + "X" for n in range(1, 25)] + ["abcdefghijklmnoq", "abcdefghijklmnopqX"]
-    return vocab, word_list + near_misses
-
-
-SEPARATORS = [" ", " ", " ", "  ", "\t", "\n", "\r\n", ".", ", ", "!!! ", "'", "-", "/", "<br />", "😀", "…", "—",
-              "\u00a0", "\u2061", "«", "»", "$", "\x00", ""]
-NON_ASCII_WORD_CHARS = "éüßÅ東京çñ٣ǅĀġŁ"
-
-
-def make_corpus(rng: random.Random, words: list[str], n_docs: int) -> list[str]:
-    texts = []
-    for _ in range(n_docs):
-        parts = []
-        for _ in range(rng.randint(0, 25)):
-            r = rng.random()
-            if r < 0.6:
-                piece = rng.choice(words)
-            elif r < 0.75:
-                piece = random_word(rng, rng.randint(1, 30))
-            elif r < 0.85:
-                piece = random_word(rng, rng.randint(1, 10), ASCII_WORD + NON_ASCII_WORD_CHARS)
-            else:
-                piece = random_word(rng, rng.randint(1, 5), "!?.,;:()[]{}<>'\"/\\|@#$%^&*+=~`-–—…😀🎬\u00a0\u2028")
-            parts.append(piece)
-            parts.append(rng.choice(SEPARATORS))
-        texts.append("".join(parts))
-    texts += ["", " ", "!!! ... ???", "😀", "abcdefgh", "abcdefghi", "abcdefghijklmnop", "abcdefghijklmnopq"]
-    return texts
-
-
-@pytest.fixture(scope="module")
-def corpus():
-    rng = random.Random(630)
-    vocab, words = make_vocab(rng)
-    texts = make_corpus(rng, words, 4000)
-    return vocab, texts
 
 
 def test_corpus_exercises_the_edge_cases(corpus):

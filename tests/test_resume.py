@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import make_dataset, popen_clf, run_clf, train_args
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from helpers import make_dataset, popen_clf, run_clf, train_args
 
 from clf.config.compose import compose
 from clf.train import checkpoint

@@ -31,9 +31,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import TINY, clf_env, make_dataset, one_line_error, run_clf
-from test_ddp import assert_weights_close, finish, torchrun
-from test_sweep import REPO, attempt_times, same_weights, states, wait_final, wait_for
+from helpers import (REPO, TINY, assert_weights_close, attempt_times, clf_env, finish, make_dataset, one_line_error,
+                     run_clf, same_weights, states, torchrun, wait_final, wait_for)
 
 SLURM = ["cluster=slurm", "cluster.cpus_per_task=1", "cluster.mem_gb=1", "cluster.array_parallelism=4"]
 LONG = ["train.eval_every=100", "train.checkpoint_every=50", "train.log_every=50"]

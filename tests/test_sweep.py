@@ -14,8 +14,9 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
-from conftest import TINY, clf_env, make_dataset, one_line_error, run_clf
+
+from helpers import (REPO, TINY, attempt_times, clf_env, make_dataset, one_line_error, run_clf, same_weights, states,
+                     wait_final, wait_for)
 
 from clf.config.compose import compose, to_container
 from clf.errors import ClfError
@@ -24,40 +25,7 @@ from clf.slurm.profile import check_cluster, cluster_from, local_parameters
 from clf.slurm.status import load_status
 from clf.train import checkpoint
 
-REPO = Path(__file__).resolve().parents[1]
 PLACE_KEYS = ("run_dir", "sweep_dir")
-
-
-def wait_for(predicate, timeout: float, what: str, every: float = 0.5):
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-def states(sweep: Path) -> dict[str, str]:
-    return {run.name: run.state for run in load_status(sweep).runs}
-
-
-def wait_final(sweep: Path, timeout: float = 300) -> dict[str, str]:
-    """The states of a sweep's runs once every one has ended."""
-    def ended() -> dict[str, str] | None:
-        now = states(sweep)
-        return now if all(v in ("completed", "failed", "cancelled") for v in now.values()) else None
-
-    return wait_for(ended, timeout, f"every run of {sweep} to end")
-
-
-def same_weights(a: Path, b: Path) -> None:
-    wa = checkpoint.read(a / "checkpoints" / "last.pt")["model"]
-    wb = checkpoint.read(b / "checkpoints" / "last.pt")["model"]
-    assert wa.keys() == wb.keys()
-    for key in wa:
-        assert torch.equal(wa[key], wb[key]), key
 
 
 # ------------------------------------------------------------------ expansion and names ---
@@ -320,19 +288,6 @@ def test_local_pipeline_runs_its_stages_in_order(dataset, tmp_path):
     assert (out / "results" / "sweep.csv").exists() and (out / "w2v" / "vectors" / "word2vec.pt").exists()
     config = json.loads((out / "sweep" / "sweep.json").read_text())["runs"][0]["config"]
     assert config["embeddings"]["kind"] == "word2vec"
-
-
-def attempt_times(sweep: Path) -> tuple[list[str], list[str]]:
-    """(start times, end times) of every attempt of every run of a sweep (ISO, sortable)."""
-    starts, ends = [], []
-    for attempts in (sweep / "runs").glob("*/attempts.jsonl"):
-        for line in attempts.read_text().splitlines():
-            record = json.loads(line)
-            if record["event"] == "start":
-                starts.append(record["time"])
-            else:
-                ends.append(record["end"])
-    return starts, ends
 
 
 @pytest.mark.slow

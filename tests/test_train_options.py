@@ -7,8 +7,8 @@ import json
 
 import pytest
 import torch
-from conftest import train_args
-from test_data_embeddings import corpus_words, write_homework_word2vec
+
+from helpers import corpus_words, train_args, write_homework_word2vec
 
 from clf.config.compose import compose
 from clf.train import checkpoint

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import make_dataset, run_clf, train_args
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from helpers import make_dataset, run_clf, train_args
 
 LOG_EVERY, EVAL_EVERY, STEPS_PER_EPOCH, EPOCHS = 5, 10, 25, 2  # 400 documents, batches of 16
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import make_rows, one_line_error, popen_clf, run_clf, write_csv
+
+from helpers import make_rows, one_line_error, popen_clf, run_clf, write_csv
 
 from clf.data.tokenizer import Tokenizer
 from clf.data.vocab import UNK, Vocab

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import one_line_error, run_clf, write_csv
+
+from helpers import one_line_error, run_clf, write_csv
 
 from clf.cli import main
 from clf.data.vocab import UNK

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from test_encode import NLTK, corpus  # noqa: F401  (the module-scoped fixture)
+
+from helpers import NLTK
 
 from clf.data import encode as encode_module
 from clf.data.dataset import build_vocab
