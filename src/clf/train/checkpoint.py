@@ -52,11 +52,21 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def save_last(directory: Path, payload: dict[str, Any]) -> Path:
-    """Write ``last.pt`` atomically, keeping the one it replaces as ``previous.pt``."""
+    """Write ``last.pt`` atomically, keeping the one it replaces as ``previous.pt``.
+
+    The old ``last.pt`` is hard-linked as ``previous.pt`` (renamed where links are not supported),
+    so that ``last.pt`` exists at every instant on file systems with links.
+    """
     directory.mkdir(parents=True, exist_ok=True)
-    last = directory / LAST
+    last, previous = directory / LAST, directory / PREVIOUS
     if last.exists():
-        os.replace(last, directory / PREVIOUS)
+        link = previous.with_name(previous.name + ".link")
+        link.unlink(missing_ok=True)
+        try:
+            os.link(last, link)
+            os.replace(link, previous)
+        except OSError:
+            os.replace(last, previous)
         fsync_dir(directory)
     return atomic_torch_save(last, {"format": FORMAT, **payload})
 

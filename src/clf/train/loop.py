@@ -26,12 +26,12 @@ from clf.data.batching import collate, epoch_plan
 from clf.data.dataset import Dataset, load_dataset
 from clf.embeddings import load_word2vec
 from clf.errors import ClfError
-from clf.model import build_model
+from clf.model import DocumentAttentionClassifier, build_model
 from clf.names import COMPLETED, CONFIG, INTERRUPTED, METRICS, PREDICTIONS, RUNNING
 from clf.optim import build_optimizer, build_scheduler, clip_gradients, settle_weights
 from clf.stop import EXIT_RESUMABLE, StopRequest
 from clf.train.device import setup_device
-from clf.train.distributed import any_rank, barrier, shard, sum_gradients
+from clf.train.distributed import Dist, any_rank, barrier, shard, sum_gradients
 from clf.train.evaluate import evaluate
 from clf.train.monitor import Monitor
 from clf.train.outputs import split_metrics, write_metrics, write_predictions
@@ -54,17 +54,25 @@ class RunResult:
 
 @dataclass
 class _Run:
-    """The parts of a run that its phases share (built once, before the loop)."""
+    """The parts of a run that its phases share (built once, by ``_build``)."""
 
     cfg: DictConfig
     run_dir: Path
+    device: torch.device
+    ctx: Dist
+    amp: torch.dtype | None          # autocast's dtype (None: full precision)
     dataset: Dataset
-    model: torch.nn.Module
+    lengths: np.ndarray              # train documents' lengths after truncation (for the batch plan)
+    model: DocumentAttentionClassifier
     optimizer: torch.optim.Optimizer
     scheduler: Any
     saver: CheckpointSaver
-    eval_kwargs: dict[str, Any]
-    total: int
+    total: int                       # optimizer steps of the whole run
+
+    @property
+    def eval_kwargs(self) -> dict[str, Any]:
+        return dict(batch_tokens=self.cfg.train.eval_batch_tokens, max_tokens=self.cfg.model.max_tokens,
+                    device=self.device, autocast_dtype=self.amp, ctx=self.ctx)
 
 
 def default_run_dir() -> Path:
@@ -102,46 +110,31 @@ def train(cfg: DictConfig, run_dir: Path, stop: StopRequest | None = None) -> Ru
         log.info("%s already finished at step %d; not retraining", run_dir, ckpt["state"]["step"])
         return RunResult(COMPLETED, done, run_dir)
 
-    # -- device and processes; seeds --
+    # -- device and processes (clf.train.device), seeds --
     device, ctx, amp = setup_device(cfg)
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed % 2**32)
 
-    # -- data, model, optimizer, schedule; a checkpoint's state over them --
-    dataset, vectors = prepare_data(cfg)
-    model = build_model(cfg, dataset.vocab.size, vectors).to(device)
-    del vectors
-    train_split = dataset["train"]
-    lengths = np.minimum(train_split.lengths, cfg.model.max_tokens or np.iinfo(np.int64).max)
-    total = total_steps(cfg, -(-len(train_split) // cfg.train.batch_size))
-    optimizer = build_optimizer(model, cfg.optim)
-    scheduler = build_scheduler(optimizer, cfg.optim, total)
-    saver = CheckpointSaver(run_dir, cfg, model, optimizer, scheduler, dataset.vocab, ctx)
-    state = saver.restore(ckpt) if ckpt is not None else TrainState()
+    # -- data, model, optimizer, schedule; the checkpoint's state over them --
+    run = _build(cfg, run_dir, device, ctx, amp)
+    state = run.saver.restore(ckpt) if ckpt is not None else TrainState()
     if ckpt is not None:
         log.info("resuming %s at step %d (epoch %d, batch %d)", run_dir, state.step, state.epoch, state.batch_in_epoch)
-    if ctx.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        dataset.vocab.save(run_dir)
-        atomic_write_text(run_dir / CONFIG, to_yaml(cfg))
-    run = _Run(cfg, run_dir, dataset, model, optimizer, scheduler, saver, total=total, eval_kwargs=dict(
-        batch_tokens=cfg.train.eval_batch_tokens, max_tokens=cfg.model.max_tokens, device=device,
-        autocast_dtype=amp, ctx=ctx))
     if state.finished:  # killed after the final checkpoint, before metrics.json
         return _finish(run, state, monitor=None)
 
     # -- the loop: one optimizer step per iteration --
-    monitor = Monitor(cfg, run_dir, state, total, ckpt is not None, ctx, device)
+    model, optimizer, train_split = run.model, run.optimizer, run.dataset["train"]
+    monitor = Monitor(cfg, run_dir, state, run.total, ckpt is not None, ctx, device)
     labels = torch.from_numpy(train_split.labels.astype(np.float32))
     params = [p for p in model.parameters() if p.requires_grad]
-    plateau = cfg.optim.schedule == "plateau"
-    plan = epoch_plan(lengths, cfg.train.batch_size, cfg.train.bucket_batches, cfg.seed, state.epoch)
+    plan = epoch_plan(run.lengths, cfg.train.batch_size, cfg.train.bucket_batches, cfg.seed, state.epoch)
     t_ckpt, stop_early = time.monotonic(), False
     model.train()
-    while state.step < total:
+    while state.step < run.total:
         # next batch; a run resumed at an epoch's end starts the next epoch
         if state.batch_in_epoch >= len(plan):
-            plan = _next_epoch(cfg, state, lengths)
+            plan = _next_epoch(run, state)
         t_step = time.perf_counter()
         docs = plan[state.batch_in_epoch]
         mine = shard(docs, ctx)
@@ -157,8 +150,8 @@ def train(cfg: DictConfig, run_dir: Path, stop: StopRequest | None = None) -> Ru
         sum_gradients(params, ctx)
         clip_gradients(params, cfg.optim.grad_clip)
         optimizer.step()
-        if not plateau:
-            scheduler.step()
+        if cfg.optim.schedule != "plateau":  # plateau steps per evaluation
+            run.scheduler.step()
         state.step += 1
         state.batch_in_epoch += 1
         state.train_seconds += time.perf_counter() - t_step
@@ -168,31 +161,23 @@ def train(cfg: DictConfig, run_dir: Path, stop: StopRequest | None = None) -> Ru
 
         # evaluate every eval_every steps and at an epoch's or the run's last step; the latter
         # before its checkpoint, so that a run resumed from it does not evaluate that step again
-        if state.step % cfg.train.eval_every == 0 or state.batch_in_epoch == len(plan) or state.step == total:
+        if state.step % cfg.train.eval_every == 0 or state.batch_in_epoch == len(plan) or state.step == run.total:
             stop_early = _evaluate_dev(run, state, monitor)
 
         # checkpoint every checkpoint_every steps or checkpoint_seconds, and before stopping
         time_due = time.monotonic() - t_ckpt >= cfg.train.checkpoint_seconds
         stopping, time_due = any_rank([stop.requested, time_due], ctx, device)
         if state.step % cfg.train.checkpoint_every == 0 or time_due or stopping or stop_early:
-            state.loss_sum = monitor.loss_sum()
-            monitor.flush()
-            saver.save(state)
+            _checkpoint(run, state, monitor)
             t_ckpt = time.monotonic()
 
         # stop on request (clf.stop): the checkpoint is written, run again to resume
         if stopping:
-            monitor.close()
-            log.warning("stopped by %s at step %d; checkpoint saved; run again to resume",
-                        stop.signal_name or "another rank's signal", state.step)
-            metrics = _running_metrics(cfg, state, total, status=INTERRUPTED)
-            if ctx.is_main:
-                write_metrics(run_dir, metrics)
-            return RunResult(INTERRUPTED, metrics, run_dir)
+            return _interrupted(run, state, monitor, stop)
 
         # an epoch's end; early stopping
         if state.batch_in_epoch == len(plan):
-            plan = _next_epoch(cfg, state, lengths)
+            plan = _next_epoch(run, state)
         if stop_early:
             log.info("early stopping at step %d: %d evaluations without a better dev F1", state.step,
                      state.evals_without_improvement)
@@ -203,16 +188,50 @@ def train(cfg: DictConfig, run_dir: Path, stop: StopRequest | None = None) -> Ru
         _evaluate_dev(run, state, monitor)
     monitor.progress.close()
     state.finished = True
-    state.loss_sum = monitor.loss_sum()
-    saver.save(state)
+    _checkpoint(run, state, monitor)
     return _finish(run, state, monitor)
 
 
-def _next_epoch(cfg: DictConfig, state: TrainState, lengths: np.ndarray) -> np.ndarray:
+def _build(cfg: DictConfig, run_dir: Path, device: torch.device, ctx: Dist, amp: torch.dtype | None) -> _Run:
+    """Data, model, optimizer, schedule and checkpoint saver; the run's config and vocabulary written."""
+    dataset, vectors = prepare_data(cfg)
+    model = build_model(cfg, dataset.vocab.size, vectors).to(device)
+    train_split = dataset["train"]
+    lengths = np.minimum(train_split.lengths, cfg.model.max_tokens or np.iinfo(np.int64).max)
+    total = total_steps(cfg, -(-len(train_split) // cfg.train.batch_size))
+    optimizer = build_optimizer(model, cfg.optim)
+    scheduler = build_scheduler(optimizer, cfg.optim, total)
+    saver = CheckpointSaver(run_dir, cfg, model, optimizer, scheduler, dataset.vocab, ctx)
+    if ctx.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        dataset.vocab.save(run_dir)
+        atomic_write_text(run_dir / CONFIG, to_yaml(cfg))
+    return _Run(cfg, run_dir, device, ctx, amp, dataset, lengths, model, optimizer, scheduler, saver, total)
+
+
+def _checkpoint(run: _Run, state: TrainState, monitor: Monitor) -> None:
+    """``last.pt`` (collective), after the TensorBoard events it covers are on disk."""
+    state.loss_sum = monitor.loss_sum()
+    monitor.flush()
+    run.saver.save(state)
+
+
+def _interrupted(run: _Run, state: TrainState, monitor: Monitor, stop: StopRequest) -> RunResult:
+    monitor.close()
+    log.warning("stopped by %s at step %d; checkpoint saved; run again to resume",
+                stop.signal_name or "another rank's signal", state.step)
+    metrics = _running_metrics(run.cfg, state, run.total, status=INTERRUPTED)
+    if run.ctx.is_main:
+        write_metrics(run.run_dir, metrics)
+    return RunResult(INTERRUPTED, metrics, run.run_dir)
+
+
+def _next_epoch(run: _Run, state: TrainState) -> np.ndarray:
     """Move ``state`` to the next epoch's start; that epoch's batch order."""
     state.epoch += 1
     state.batch_in_epoch = 0
-    return epoch_plan(lengths, cfg.train.batch_size, cfg.train.bucket_batches, cfg.seed, state.epoch)
+    cfg = run.cfg
+    return epoch_plan(run.lengths, cfg.train.batch_size, cfg.train.bucket_batches, cfg.seed, state.epoch)
 
 
 def _evaluate_dev(run: _Run, state: TrainState, monitor: Monitor) -> bool:
@@ -228,7 +247,7 @@ def _evaluate_dev(run: _Run, state: TrainState, monitor: Monitor) -> bool:
         state.evals_without_improvement += 1
     if run.cfg.optim.schedule == "plateau":
         run.scheduler.step(dev["f1"])
-    if run.eval_kwargs["ctx"].is_main:
+    if run.ctx.is_main:
         write_metrics(run.run_dir, _running_metrics(run.cfg, state, run.total))
     patience = run.cfg.train.early_stopping_patience
     return patience is not None and state.evals_without_improvement >= patience
@@ -251,7 +270,7 @@ def _running_metrics(cfg: DictConfig, state: TrainState, total: int, status: str
 
 def _finish(run: _Run, state: TrainState, monitor: Monitor | None) -> RunResult:
     """Best-dev weights -> dev and test predictions and metrics.json; HParams entry (when ``monitor``)."""
-    ctx, dataset = run.eval_kwargs["ctx"], run.dataset
+    ctx, dataset = run.ctx, run.dataset
     run.saver.load_best()
     metrics: dict[str, Any] = {"status": COMPLETED}
     for name in ("dev", "test"):
