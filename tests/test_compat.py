@@ -15,7 +15,7 @@ import torch
 from packaging.requirements import Requirement
 
 from clf.compat.submitit import local_process, sbatch_script
-from clf.compat.torch import fused_adamw_, mark_coalesced
+from clf.compat.torch import fused_adamw_, mark_coalesced, uncoalesced_indices
 from clf.stop import LOCAL_REQUEUE_EXIT
 
 PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
@@ -41,8 +41,8 @@ def test_installed_versions_lie_in_the_pinned_ranges(library):
 
 def test_sbatch_script_renders_a_job_array():
     with private_api("submitit", "submitit.slurm.slurm._make_sbatch_string", "clf/compat/submitit.py"):
-        script = sbatch_script("python -u -m submitit.core._submit /x/jobs", Path("/x/jobs"), 3,
-                               job_name="clf-test", time=30, partition="standard", signal_delay_s=120)
+        script = sbatch_script(Path("/x/jobs"), 3, job_name="clf-test", time=30, partition="standard",
+                               signal_delay_s=120)
     assert script.startswith("#!/bin/bash")
     assert "#SBATCH --array=0-2" in script and "#SBATCH --partition=standard" in script
     assert "#SBATCH --signal=USR2@120" in script and "python -u -m submitit.core._submit /x/jobs" in script
@@ -76,6 +76,7 @@ def test_fused_adamw_matches_torch_adamw():
 def test_mark_coalesced_sets_the_flag_without_reordering():
     grad = torch.sparse_coo_tensor(torch.tensor([[1, 4]]), torch.ones(2, 3), (6, 3), check_invariants=True)
     assert not grad.is_coalesced()
-    with private_api("torch", "Tensor._coalesced_", "clf/compat/torch.py"):
+    with private_api("torch", "Tensor._indices and Tensor._coalesced_", "clf/compat/torch.py"):
+        assert uncoalesced_indices(grad).tolist() == [[1, 4]]
         marked = mark_coalesced(grad)
     assert marked.is_coalesced() and marked.indices().tolist() == [[1, 4]]

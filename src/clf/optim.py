@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from clf.compat.torch import fused_adamw_, mark_coalesced
+from clf.compat.torch import fused_adamw_, mark_coalesced, uncoalesced_indices
 
 # LazyAdamW's state for weight decay owed by rows outside the last batches
 DECAY_LOG = "decay_log"        # sum over this parameter's steps of log(1 - lr*wd) (a float)
@@ -37,7 +37,7 @@ def coalesced(grad: torch.Tensor) -> torch.Tensor:
     """
     if grad.is_coalesced():
         return grad
-    rows = grad._indices()[0]
+    rows = uncoalesced_indices(grad)[0]
     if rows.numel() < 2 or bool((rows[1:] > rows[:-1]).all()):
         return mark_coalesced(grad)
     return grad.coalesce()

@@ -128,6 +128,5 @@ def _dry_run(sweep_dir: Path, runs, cluster, name: str) -> int:
         from clf.slurm.profile import job_name, slurm_parameters
 
         params = slurm_parameters(cluster, job_name(name), None)
-        print(sbatch_script("python -u -m submitit.core._submit " + str(sweep_dir / "jobs"), sweep_dir / "jobs",
-                            len(runs), **params))
+        print(sbatch_script(sweep_dir / "jobs", len(runs), **params))
     return 0

@@ -3,6 +3,7 @@
 * ``torch._fused_adamw_``: the fused AdamW kernel ``torch.optim.AdamW(fused=True)`` runs, called
   on the gathered rows of a sparse gradient (the public optimizer only takes whole parameters).
 * ``Tensor._coalesced_``: sets a sparse tensor's "coalesced" flag without sorting it again.
+* ``Tensor._indices``: the indices of a sparse tensor not (yet) flagged coalesced.
 """
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ def fused_adamw_(params: list[torch.Tensor], grads: list[torch.Tensor], exp_avgs
     """AdamW in place: p -= lr*wd*p; moments m, v; p -= lr/(1-b1^t) * m/(sqrt(v/(1-b2^t))+eps)."""
     torch._fused_adamw_(params, grads, exp_avgs, exp_avg_sqs, [], steps, lr=lr, beta1=beta1, beta2=beta2,
                         weight_decay=weight_decay, eps=eps, amsgrad=False, maximize=False)
+
+
+def uncoalesced_indices(grad: torch.Tensor) -> torch.Tensor:
+    """The [sparse_dim, nnz] indices of a sparse tensor, whether or not it is flagged coalesced."""
+    return grad._indices()
 
 
 def mark_coalesced(grad: torch.Tensor) -> torch.Tensor:
