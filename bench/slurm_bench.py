@@ -32,7 +32,7 @@ from typing import Callable
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-SLURM = ["cluster=slurm", "cluster.cpus_per_task=1", "cluster.mem_gb=1"]
+SLURM = ["cluster=slurm", "cluster.account=clf", "cluster.cpus_per_task=1", "cluster.mem_gb=1"]
 TRAIN = ["train.progress=none", "train.num_threads=1", "device=cpu"]
 
 

@@ -159,7 +159,9 @@ SchedulerParameters=sched_interval=2,bf_interval=1,bf_resolution=1,bf_continue,b
 DependencyParameters=kill_invalid_depend
 SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU
-ReturnToService=2
+# 1: a node set DOWN by hand stays down (as on a real cluster) until resumed; one that stopped
+# answering comes back when its slurmd registers again.
+ReturnToService=1
 JobRequeue=1
 MinJobAge=60
 MaxArraySize=$max_array_size
@@ -387,7 +389,7 @@ for i in "${!NODES[@]}"; do
     fi
 done
 
-# A DOWN node comes back by itself when its slurmd registers (ReturnToService=2); a DRAINED
+# A node that stopped answering comes back when its slurmd registers (ReturnToService=1); a DRAINED
 # one (e.g. "Kill task failed" after a crash) or one set DOWN by hand does not: resume those.
 resume_unusable() {
     local node state

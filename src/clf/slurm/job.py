@@ -76,7 +76,7 @@ class JobInfo:
     def current(cls) -> "JobInfo":
         import submitit
 
-        host = socket.gethostname()
+        host = os.environ.get("SLURMD_NODENAME") or socket.gethostname()  # Slurm's node name
         try:
             env = submitit.JobEnvironment()
         except RuntimeError:  # not inside a submitit job (called directly)
@@ -115,6 +115,10 @@ class Journal:
                 "submission": self.spec.submission}
 
     def start(self) -> None:
+        last = self.previous[-1] if self.previous else {}
+        if last.get("event") == "start":  # that attempt never ended: its node went down, or a SIGKILL
+            jobfiles.append_attempt(self.run_dir, {**last, "event": "end", "start": last.get("time"),
+                                                   "end": _iso(self.started), "reason": "lost"})
         jobfiles.append_attempt(self.run_dir, {"event": "start", **self._identity(), "time": _iso(self.started)})
         self.status(jobfiles.RUNNING)
 

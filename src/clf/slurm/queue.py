@@ -127,6 +127,17 @@ def query(job_ids: list[str]) -> QueueInfo:
     return QueueInfo(live_rows, done_rows, notes)
 
 
+def max_array_size() -> int | None:
+    """The cluster's MaxArraySize (``scontrol show config``): an array holds at most that many
+    tasks. None when scontrol does not say (sbatch then decides)."""
+    try:
+        out = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, timeout=TIMEOUT_S)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.search(r"^MaxArraySize\s*=\s*(\d+)\s*$", out.stdout, re.MULTILINE)
+    return int(match[1]) if match and int(match[1]) > 0 else None
+
+
 def scancel(job_ids: list[str]) -> subprocess.CompletedProcess[str]:
     """One ``scancel`` for all of ``job_ids``."""
     return subprocess.run(["scancel", *job_ids], capture_output=True, text=True, timeout=TIMEOUT_S)
