@@ -7,7 +7,7 @@
 #
 # Idempotent: daemons that already run are left alone, dead ones (stale pid
 # files after a crash or kill -9) are started again. When the node set changes,
-# slurmctld and the slurmds restart; other config changes go through `scontrol reconfigure`.
+# slurmctld and the slurmds restart; on other config changes only slurmctld does.
 # Configuration: see the variables at the top of lib.sh.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -246,15 +246,18 @@ if ! grep -qx "$hosts_line" /etc/hosts; then
 fi
 
 # Running daemons keep their old config. A new node set needs slurmctld and every slurmd
-# restarted (also those of an earlier node set); other changes are applied by `scontrol
-# reconfigure` below, once slurmctld answers.
+# restarted (also those of an earlier node set); other changes only slurmctld, whose restart
+# also reconfigures the slurmds (below). `scontrol reconfigure` is not enough: after
+# MaxArraySize=3 and back to 10001, slurmctld showed 10001 and still refused a 4-task array.
+# Jobs keep running meanwhile.
 if ((topology_changed)); then
     old_slurmds=()
     for file in "$RUN_DIR"/slurmd*.pid; do
         [[ -e $file ]] && old_slurmds+=("$(basename "$file" .pid)")
     done
     stop_daemons "${old_slurmds[@]}" slurmctld
-    slurm_conf_changed=0
+elif ((slurm_conf_changed)); then
+    stop_daemons slurmctld
 fi
 if ((dbd_conf_changed)); then stop_daemons slurmdbd; fi
 if ((db_conf_changed)); then stop_daemons mariadbd; fi
@@ -379,9 +382,6 @@ if ! is_running slurmctld; then
     for daemon in "${SLURMDS[@]}"; do
         if pid=$(pid_of "$daemon"); then kill -HUP "$pid"; fi
     done
-elif ((slurm_conf_changed)); then
-    log "slurm.conf changed: scontrol reconfigure"
-    scontrol reconfigure
 fi
 for i in "${!NODES[@]}"; do
     if ! is_running "${SLURMDS[i]}"; then
