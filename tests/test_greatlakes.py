@@ -261,7 +261,7 @@ def test_a_lost_node_requeues_the_run_which_resumes_elsewhere_equal(nodes_restor
     assert [(a["event"], a["node"]) for a in records] == [("start", node), ("end", node), ("start", again["node"]),
                                                            ("end", again["node"])]
     assert [a["reason"] for a in records if a["event"] == "end"] == \
-        ["stopped-SIGTERM" if how == "down" else "lost", "completed"]
+        ["node-down" if how == "down" else "lost", "completed"]
     assert "resuming" in (run_dir / "train.log").read_text()
     _, stderr = reference.communicate(timeout=300)
     assert reference.returncode == 0, stderr

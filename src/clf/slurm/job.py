@@ -21,6 +21,7 @@ import importlib
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -208,11 +209,21 @@ def _requeue(info: JobInfo) -> None:
         raise RuntimeError(f"scontrol requeue {info.job_id} failed: {' '.join(result.stderr.split())}")
 
 
+def _node_down(node: str) -> bool:
+    try:
+        out = subprocess.run(["scontrol", "show", "node", node, "--oneliner"], capture_output=True, text=True,
+                             timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return re.search(r"\bState=\S*DOWN", out) is not None
+
+
 def _after_interrupt(spec: RunSpec, info: JobInfo, journal: Journal | None, signal_name: str | None) -> dict[str, Any]:
     """USR2: requeue (within the caps; exits) or give up (raises); SIGTERM/SIGINT: end the attempt."""
     if signal_name != "SIGUSR2":
         if journal:
-            journal.end(jobfiles.INTERRUPTED, f"stopped-{signal_name or 'signal'}")
+            lost = info.executor == "slurm" and _node_down(info.node)  # Slurm kills (SIGTERM) a DOWN node's jobs
+            journal.end(jobfiles.INTERRUPTED, "node-down" if lost else f"stopped-{signal_name or 'signal'}")
         return {"status": jobfiles.INTERRUPTED, "signal": signal_name}
     if journal is None:  # ranks > 0: rank 0 requeues the job (and this task with it)
         raise SystemExit(EXIT_REQUEUED)
