@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -131,7 +132,7 @@ def sbatch_shim(tmp_path: Path) -> tuple[dict[str, str], Path]:
     """PATH with an sbatch that logs its calls."""
     shim, calls = tmp_path / "bin", tmp_path / "sbatch-calls"
     shim.mkdir()
-    (shim / "sbatch").write_text(f'#!/bin/sh\necho "$@" >> {calls}\nexec {subprocess.getoutput("command -v sbatch")} "$@"\n')
+    (shim / "sbatch").write_text(f'#!/bin/sh\necho "$@" >> {calls}\nexec {shutil.which("sbatch")} "$@"\n')
     (shim / "sbatch").chmod(0o755)
     return {"PATH": f"{shim}:{os.environ['PATH']}"}, calls
 
@@ -142,7 +143,8 @@ def test_a_sweep_larger_than_max_array_size_is_split_and_handled_as_one(small_ma
     env, calls = sbatch_shim(tmp_path)
     sweep = tmp_path / "split"
     cleanup.append(sweep)
-    two_at_a_time = [o for o in SLURM if not o.startswith("cluster.array_parallelism=")] + ["cluster.array_parallelism=2"]
+    two_at_a_time = [*(o for o in SLURM if not o.startswith("cluster.array_parallelism=")),
+                     "cluster.array_parallelism=2"]
     run_clf("submit", *two_at_a_time, f"sweep_dir={sweep}", *small.overrides, *TINY,
             "seed=range(7)", env=env, check=True)
     submission = manifest(sweep)["submissions"][0]

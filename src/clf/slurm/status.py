@@ -211,7 +211,8 @@ LOCAL_RULES: tuple[Rule, ...] = (
     Rule("the run recorded an active state, its process is gone", lambda s: s.recorded in ACTIVE,
          lambda s: Verdict(FAILED, f"its process is gone while {s.recorded} (killed?)", failure=True)),
     Rule("the run recorded 'interrupted'", lambda s: s.recorded == INTERRUPTED, lambda s: Verdict(CANCELLED, STOPPED)),
-    Rule("the run recorded 'failed'", lambda s: s.recorded == FAILED, lambda s: Verdict(FAILED, "failed", failure=True)),
+    Rule("the run recorded 'failed'", lambda s: s.recorded == FAILED,
+         lambda s: Verdict(FAILED, "failed", failure=True)),
     Rule("otherwise: the recorded state", lambda s: True, lambda s: Verdict(s.recorded, s.error or "")),
 )
 
