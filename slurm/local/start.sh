@@ -69,7 +69,8 @@ for t in "${!GPU_TYPES[@]}"; do
     first=$((t * GPUS_PER_TYPE))
     last=$((first + GPUS_PER_TYPE - 1))
     for ((k = first; k <= last; k++)); do
-        [[ -c $DEV_DIR/nvidia$k ]] || mknod "$DEV_DIR/nvidia$k" c 195 "$k"
+        # a regular file where mknod is not allowed (slurmd then logs an error line and goes on)
+        [[ -e $DEV_DIR/nvidia$k ]] || mknod "$DEV_DIR/nvidia$k" c 195 "$k" 2>/dev/null || : >"$DEV_DIR/nvidia$k"
     done
     node_gres[$node]+="${node_gres[$node]:+,}gpu:${GPU_TYPES[t]}:$GPUS_PER_TYPE"
     partition_nodes[${GPU_PARTITIONS[t]}]=$node

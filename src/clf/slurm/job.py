@@ -264,6 +264,9 @@ def run_job(spec: RunSpec) -> dict[str, Any]:
             journal.end(jobfiles.FAILED, "failed", _error_text(exc))
             log.error("run %s failed:\n%s", spec.name, traceback.format_exc())
         raise
+    # decided: a late USR2 (Slurm's warning) must not kill the process while Python shuts down, which
+    # restores SIG_DFL for handled signals (not for ignored ones); seen as a FAILED job that had completed
+    signal.signal(signal.SIGUSR2, signal.SIG_IGN)
     if state == jobfiles.COMPLETED:
         if journal:
             journal.end(jobfiles.COMPLETED, "completed")
