@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -27,12 +28,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-SLURM = ["cluster=slurm", "cluster.cpus_per_task=1", "cluster.mem_gb=1"]
+SLURM = ["cluster=slurm", "cluster.account=clf", "cluster.cpus_per_task=1", "cluster.mem_gb=1"]
 TRAIN = ["train.progress=none", "train.num_threads=1", "device=cpu"]
 
 
@@ -182,20 +183,27 @@ def bench_requeue(root: Path, data: list[str], preemptions: int) -> list[str]:
     return [row(f"USR2 -> {name}", walls) for name, walls in stages.items()]
 
 
+@contextlib.contextmanager
+def bench_data(prefix: str) -> Iterator[tuple[Path, list[str], list[str]]]:
+    """A temporary directory with a token cache, and the overrides of a small and a long dataset."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from conftest import make_dataset
+
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        root = Path(tmp)
+        os.environ["CLF_CACHE_DIR"] = str(root / "cache")
+        small = make_dataset(root / "data").overrides + ["data.min_count=1", "embeddings.dim=12"]
+        long = make_dataset(root / "long", n_train=2000).overrides + ["data.min_count=1", "embeddings.dim=12"]
+        yield root, small, long
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--preemptions", type=int, default=3)
     parser.add_argument("--write", type=Path, help="write the Markdown tables here")
     args = parser.parse_args()
-    sys.path.insert(0, str(REPO / "tests"))
-    from conftest import make_dataset
-
-    with tempfile.TemporaryDirectory(prefix="clf-slurm-bench-") as tmp:
-        root = Path(tmp)
-        os.environ["CLF_CACHE_DIR"] = str(root / "cache")
-        small = make_dataset(root / "data").overrides + ["data.min_count=1", "embeddings.dim=12"]
-        long = make_dataset(root / "long", n_train=2000).overrides + ["data.min_count=1", "embeddings.dim=12"]
+    with bench_data("clf-slurm-bench-") as (root, small, long):
         sections = {
             "clf submit / clf status, 100 runs on the local Slurm cluster": bench_submit(root, small, args.repeats),
             "checkpoint cost": bench_checkpoint_direct(args.repeats)
@@ -203,6 +211,11 @@ def main() -> None:
             "USR2 -> running again (local cluster: AuthInfo cred_expire=10 s)": bench_requeue(root, long,
                                                                                             args.preemptions),
         }
+    report(sections, args.write)
+
+
+def report(sections: dict[str, list[str]], write: Path | None) -> None:
+    """Print the sections' tables under a line about the machine (and write them to ``write``)."""
     load = os.getloadavg()
     lines = [f"machine: {platform.node()}, {os.cpu_count()} CPUs, load average {load[0]:.1f} {load[1]:.1f} "
              f"{load[2]:.1f}, Python {platform.python_version()}, torch {torch.__version__}", ""]
@@ -210,8 +223,8 @@ def main() -> None:
         lines += [f"### {title}", "", "| what | median wall | median CPU | all (s) |", "|---|---:|---:|---|", *rows, ""]
     text = "\n".join(lines)
     print(text)
-    if args.write:
-        args.write.write_text(text)
+    if write:
+        write.write_text(text)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The test suite: set up .venv, bring up the local Slurm cluster (root needed; CI=true makes
-# Slurm tests fail rather than skip when it is missing), run pytest. Extra args go to pytest.
+# The test suite: set up .venv, bring up the local Slurm cluster (3 nodes configured like Great
+# Lakes: slurm/local/USAGE.md; root needed; CI=true makes Slurm tests fail rather than skip when
+# it is missing), run pytest. Extra args go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash launch/setup.sh

@@ -34,7 +34,9 @@ import pytest
 from helpers import (REPO, TINY, assert_weights_close, attempt_times, clf_env, finish, make_dataset, one_line_error,
                      run_clf, same_weights, states, torchrun, wait_final, wait_for)
 
-SLURM = ["cluster=slurm", "cluster.cpus_per_task=1", "cluster.mem_gb=1", "cluster.array_parallelism=4"]
+# the local cluster's ordinary account (no class limits): slurm/local/USAGE.md
+SLURM = ["cluster=slurm", "cluster.account=clf", "cluster.cpus_per_task=1", "cluster.mem_gb=1",
+         "cluster.array_parallelism=4"]
 LONG = ["train.eval_every=100", "train.checkpoint_every=50", "train.log_every=50"]
 
 
@@ -75,12 +77,18 @@ def sacct_states(job: str) -> dict[str, str]:
     return {line.split("|")[0]: line.split("|")[1].split()[0] for line in out.splitlines() if "|" in line}
 
 
-def settled_sacct(job: str, timeout: float = 120) -> dict[str, str]:
-    """sacct's states of ``job``'s array once every task has ended (the runs' own files say so
-    a moment before the job itself ends)."""
-    active = ("PENDING", "RUNNING", "COMPLETING", "REQUEUED", "CONFIGURING")
-    return wait_for(lambda: (lambda s: s if s and not set(s.values()) & set(active) else None)(sacct_states(job)),
-                    timeout, f"sacct to show job {job} ended")
+def settled_sacct(jobs: list[str], timeout: float = 120) -> dict[str, str]:
+    """sacct's states of ``jobs`` (tasks of one array) once every one of them is listed in a final
+    state (the runs' own files say so a moment before the jobs end, and sacct may list some tasks
+    before others reach the database)."""
+    active = {"PENDING", "RUNNING", "COMPLETING", "REQUEUED", "CONFIGURING"}
+
+    def settled() -> dict[str, str] | None:
+        now = sacct_states(jobs[0])
+        ours = {job: now.get(job) for job in jobs}
+        return ours if all(state and state not in active for state in ours.values()) else None
+
+    return wait_for(settled, timeout, f"sacct to show jobs {', '.join(jobs)} ended")
 
 
 def status_json(sweep: Path, env: dict | None = None) -> dict:
@@ -154,7 +162,7 @@ def test_four_run_sweep_completes_with_its_records(early, cleanup, tmp_path):
         assert metrics["config"]["model"]["num_heads"] == int(run["name"].split(",")[0].split("=")[1])
         assert list((run_dir / "tb").glob("events.out.tfevents.*"))
         assert [a["event"] for a in attempts(run_dir)] == ["start", "end"]
-    assert set(settled_sacct(ids[0]).values()) == {"COMPLETED"}
+    assert set(settled_sacct(ids).values()) == {"COMPLETED"}
     table = status_json(sweep)
     assert table["counts"] == {"completed": 4}
     assert all(r["dev_f1"] and r["steps"] == 50 for r in table["runs"])
@@ -227,9 +235,8 @@ def test_a_run_that_raises_fails_alone_and_resubmit_failed_reruns_only_it(data, 
     assert "train.csv" in row["detail"] and Path(row["log"]).exists()
     assert "train.csv" in run_record(sweep / "runs" / bad, "status.json")["error"]
     old = {run["name"]: run["job_id"] for run in manifest(sweep)["runs"]}
-    ended = settled_sacct(old[bad])
-    assert ended[old[bad]] == "FAILED"
-    assert sorted(ended.values()) == ["COMPLETED", "COMPLETED", "FAILED"]
+    ended = settled_sacct(list(old.values()))
+    assert ended == {job: "FAILED" if job == old[bad] else "COMPLETED" for job in old.values()}
     table = run_clf("status", str(sweep), check=True).stdout
     assert "1 failed" in table and "train.csv" in table
     missing.parent.mkdir()
@@ -258,7 +265,7 @@ def test_time_limits_are_survived_through_requeues(early):
         assert run_record(run_dir, "status.json")["restarts"] == len(reasons) - 1
         assert run_record(run_dir, "metrics.json")["steps"] == 6000
         assert (run_dir / "train.log").read_text().count("resuming") == len(reasons) - 1
-    assert set(settled_sacct(job_ids(sweep)[0]).values()) == {"COMPLETED"}
+    assert set(settled_sacct(job_ids(sweep)).values()) == {"COMPLETED"}
 
 
 def test_ddp_job_with_two_tasks_matches_one_process(early):
@@ -346,9 +353,9 @@ def test_injection_through_a_profile_file_is_refused(data, tmp_path, cleanup):
     shutil.copytree(REPO / "conf", conf)
     pwned, name = tmp_path / "pwned", f"inj-{uuid.uuid4().hex[:8]}"
     (conf / "cluster" / "evil.yaml").write_text(
-        f'name: evil\nexecutor: slurm\nmem_gb: 1\ncpus_per_task: 1\npartition: "debug\\ntouch {pwned}"\n')
+        f'name: evil\nexecutor: slurm\naccount: clf\nmem_gb: 1\ncpus_per_task: 1\npartition: "debug\\ntouch {pwned}"\n')
     (conf / "cluster" / "benign.yaml").write_text(
-        "name: benign\nexecutor: slurm\nmem_gb: 1\ncpus_per_task: 1\npartition: debug\n"
+        "name: benign\nexecutor: slurm\naccount: clf\nmem_gb: 1\ncpus_per_task: 1\npartition: debug\n"
         "additional_parameters: {hold: true}\n")
     env = {"CLF_CONF_DIR": str(conf)}
     evil = run_clf("submit", "cluster=evil", f"sweep_dir={tmp_path / 'evil'}", f"name={name}", *small.overrides,

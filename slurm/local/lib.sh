@@ -1,13 +1,16 @@
 # shellcheck shell=bash disable=SC2034  # variables are used by the sourcing scripts
-# Shared settings and helpers for the local single-node Slurm cluster.
+# Shared settings and helpers for the local Slurm cluster (several nodes on one machine).
 # Sourced by start.sh, stop.sh and status.sh; not meant to be run directly.
 #
 # Environment variables (all optional):
 #   CLF_SLURM_STATE    state directory: configs, logs, pid files, databases
 #                      [/var/lib/clf-slurm]
 #   CLF_SLURM_CLUSTER  Slurm cluster name [clf]
-#   CLF_SLURM_CPUS     CPUs advertised for the node, so that several small
+#   CLF_SLURM_NODES    nodes, one slurmd each (`slurmd -N NAME`) [3]
+#   CLF_SLURM_CPUS     CPUs advertised per node, so that several small
 #                      jobs share the real cores [max(8, real CPUs)]
+#   CLF_SLURM_MEMORY_MB  RealMemory advertised per node (not enforced) [64000]
+#   CLF_SLURM_MAX_ARRAY_SIZE  MaxArraySize (a sweep is split above it) [10001]
 #   CLF_SLURM_DB_PORT  TCP port of the private MariaDB on 127.0.0.1 [3307]
 #   CLF_SLURM_TIMEOUT  seconds to wait for each daemon to come up [120]
 #   CLF_SLURM_LINK_ETC 1: point /etc/slurm/slurm.conf at the generated config
@@ -26,7 +29,15 @@ MUNGE_DIR=$STATE/munge
 MUNGE_SOCKET=/run/munge/munge.socket.2
 TIMEOUT=${CLF_SLURM_TIMEOUT:-120}
 LINK_ETC=${CLF_SLURM_LINK_ETC:-1}
-NODE=$(hostname -s)
+HOST=$(hostname -s)
+SLURMD_PORT0=6830         # node i's slurmd listens on port SLURMD_PORT0 + i
+CLASS_ACCOUNT=si630f25_class
+OTHER_ACCOUNT=otherlab
+NODE_COUNT=${CLF_SLURM_NODES:-3}
+[[ $NODE_COUNT =~ ^[1-9][0-9]?$ ]] || { echo "CLF_SLURM_NODES=$NODE_COUNT: give 1-99 nodes" >&2; exit 1; }
+# Node names as on Great Lakes (gl3001, gl3002, ...); /etc/hosts maps them to 127.0.0.1.
+NODES=()
+for ((i = 1; i <= NODE_COUNT; i++)); do NODES+=("gl$((3000 + i))"); done
 
 # The daemons and mariadb-install-db live in /usr/sbin.
 export PATH=$PATH:/usr/sbin:/sbin
@@ -35,8 +46,9 @@ export PATH=$PATH:/usr/sbin:/sbin
 export SLURM_CONF=$ETC_DIR/slurm.conf
 
 # Daemons in start order; each writes $RUN_DIR/<name>.pid and its process
-# name (/proc/PID/comm) equals <name>.
-DAEMONS=(munged mariadbd slurmdbd slurmctld slurmd)
+# name (/proc/PID/comm) is <name> up to a '-' (slurmd-gl3001 is a slurmd).
+SLURMDS=("${NODES[@]/#/slurmd-}")
+DAEMONS=(munged mariadbd slurmdbd slurmctld "${SLURMDS[@]}")
 
 # Messages go to stderr and, once the state directory exists, to
 # $LOG_DIR/scripts.log (a history of start/stop runs).
@@ -79,7 +91,7 @@ pid_of() {
     pid=$(<"$file")
     pid=${pid//[[:space:]]/}
     [[ $pid =~ ^[0-9]+$ ]] || return 1
-    [[ $(cat "/proc/$pid/comm" 2>/dev/null) == "$1" ]] || return 1
+    [[ $(cat "/proc/$pid/comm" 2>/dev/null) == "${1%%-*}" ]] || return 1
     pid_alive "$pid" || return 1
     echo "$pid"
 }
@@ -159,12 +171,15 @@ db_sql() {
     mariadb --no-defaults --socket="$DB_SOCKET" --user=root --batch
 }
 
-# State of our node as sinfo reports it, e.g. "idle", "mixed", "idle*".
-node_state() {
-    timeout 10 sinfo --noheader --nodes="$NODE" --format=%T 2>/dev/null | head -n 1
+# "NAME STATE" per node as sinfo reports it, e.g. "gl3001 idle", "gl3002 down*".
+node_states() {
+    timeout 10 sinfo --noheader --Node --format="%N %T" 2>/dev/null | sort -u
 }
 
-# True when the node responds and can run jobs.
-node_usable() {
-    [[ $(node_state) =~ ^(idle|mixed|allocated|completing)$ ]]
+# True when every node responds and can run jobs.
+nodes_usable() {
+    local states usable
+    states=$(node_states)
+    usable=$(grep -cE ' (idle|mixed|allocated|completing)$' <<<"$states")
+    ((usable == NODE_COUNT))
 }

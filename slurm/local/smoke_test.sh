@@ -16,7 +16,7 @@ failed=0
 pass() { passed=$((passed + 1)); echo "PASS $*"; }
 fail() { failed=$((failed + 1)); echo "FAIL $*"; }
 
-submit() { sbatch --parsable --chdir="$WORK" "$@" | cut -d';' -f1; }
+submit() { sbatch --parsable --account="$CLUSTER" --chdir="$WORK" "$@" | cut -d";" -f1; }
 
 # Accounting state of a job (array: one line per task), e.g. "COMPLETED".
 acct_state() { sacct -j "$1" -X -n -P -o State 2>/dev/null | sort -u | tr '\n' ' ' | sed 's/ $//'; }

@@ -11,7 +11,11 @@ source "$HERE/lib.sh"
 require_root
 lock_state
 # Reverse start order; daemons in one call stop in parallel.
-stop_daemons slurmd slurmctld
+slurmds=()
+for file in "$RUN_DIR"/slurmd*.pid; do  # every node's slurmd, also of an earlier node set
+    [[ -e $file ]] && slurmds+=("$(basename "$file" .pid)")
+done
+stop_daemons "${slurmds[@]}" slurmctld
 stop_daemons slurmdbd
 stop_daemons mariadbd munged
 log "stopped (state kept in $STATE)"

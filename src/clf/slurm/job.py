@@ -21,6 +21,8 @@ import importlib
 import json
 import logging
 import os
+import re
+import signal
 import socket
 import subprocess
 import time
@@ -72,7 +74,7 @@ class JobInfo:
     def current(cls) -> "JobInfo":
         import submitit
 
-        host = socket.gethostname()
+        host = os.environ.get("SLURMD_NODENAME") or socket.gethostname()  # Slurm's node name
         try:
             env = submitit.JobEnvironment()
         except RuntimeError:  # not inside a submitit job (called directly)
@@ -103,6 +105,10 @@ class Journal:
                 "submission": self.spec.submission}
 
     def start(self) -> None:
+        last = self.previous[-1] if self.previous else {}
+        if last.get("event") == "start":  # that attempt never ended: its node went down, or a SIGKILL
+            jobfiles.append_attempt(self.run_dir, {**last, "event": "end", "start": last.get("time"),
+                                                   "end": _iso(self.started), "reason": "lost"})
         jobfiles.append_attempt(self.run_dir, {"event": "start", **self._identity(), "time": _iso(self.started)})
         self.status(jobfiles.RUNNING)
 
@@ -181,11 +187,21 @@ def _requeue(info: JobInfo) -> None:
         raise RuntimeError(f"scontrol requeue {info.job_id} failed: {' '.join(result.stderr.split())}")
 
 
+def _node_down(node: str) -> bool:
+    try:
+        out = subprocess.run(["scontrol", "show", "node", node, "--oneliner"], capture_output=True, text=True,
+                             timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return re.search(r"\bState=\S*DOWN", out) is not None
+
+
 def _after_interrupt(spec: RunSpec, info: JobInfo, journal: Journal | None, signal_name: str | None) -> dict[str, Any]:
     """USR2: requeue (within the caps; exits) or give up (raises); SIGTERM/SIGINT: end the attempt."""
     if signal_name != "SIGUSR2":
         if journal:
-            journal.end(jobfiles.INTERRUPTED, f"stopped-{signal_name or 'signal'}")
+            lost = info.executor == "slurm" and _node_down(info.node)  # Slurm kills (SIGTERM) a DOWN node's jobs
+            journal.end(jobfiles.INTERRUPTED, "node-down" if lost else f"stopped-{signal_name or 'signal'}")
         return {"status": jobfiles.INTERRUPTED, "signal": signal_name}
     if journal is None:  # ranks > 0: rank 0 requeues the job (and this task with it)
         raise SystemExit(EXIT_RESUMABLE)
@@ -226,6 +242,9 @@ def run_job(spec: RunSpec) -> dict[str, Any]:
             journal.end(jobfiles.FAILED, "failed", _error_text(exc))
             log.error("run %s failed:\n%s", spec.name, traceback.format_exc())
         raise
+    # decided: a late USR2 (Slurm's warning) must not kill the process while Python shuts down, which
+    # restores SIG_DFL for handled signals (not for ignored ones); seen as a FAILED job that had completed
+    signal.signal(signal.SIGUSR2, signal.SIG_IGN)
     if state == jobfiles.COMPLETED:
         if journal:
             journal.end(jobfiles.COMPLETED, "completed")

@@ -1,9 +1,15 @@
-"""Hand runs to an executor: one Slurm job array per submission (one ``sbatch`` call), or a
-detached local runner. Shared by ``clf submit`` and ``clf resubmit``.
+"""Hand runs to an executor: Slurm job arrays (one ``sbatch`` call each), or a detached local
+runner. Shared by ``clf submit`` and ``clf resubmit``.
+
+A submission is one array unless it has more runs than the cluster's MaxArraySize: then it is
+split into pieces of at most that size, each piece waiting (``afterany``) for the one before,
+so that ``array_parallelism`` still bounds the whole sweep.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
 import socket
@@ -17,6 +23,7 @@ from clf.errors import ClfError, one_line
 from clf.slurm import jobfiles, profile
 from clf.slurm.job import RunSpec
 from clf.slurm.manifest import MANIFEST, Manifest, RunEntry, Submission, now_iso
+from clf.slurm.queue import max_array_size, scancel
 
 _JOB_ID = re.compile(r"\d+(_\d+)?")
 AFTER_KINDS = ("afterok", "afterany")
@@ -76,7 +83,7 @@ def submit(manifest: Manifest, runs: list[RunEntry], cluster: ClusterConfig, kin
         for run, job_id in zip(runs, job_ids):
             run.set_job(job_id)
         submission.job_ids = sorted({j.split("_")[0] for j in job_ids}, key=int)
-        submission.sbatch_calls = 1
+        submission.sbatch_calls = len(submission.job_ids)
         submission.seconds = round(time.perf_counter() - started, 3)
         manifest.save()
     else:
@@ -87,9 +94,21 @@ def submit(manifest: Manifest, runs: list[RunEntry], cluster: ClusterConfig, kin
     return submission
 
 
+def pieces(count: int, max_array_size: int | None) -> list[range]:
+    """Consecutive index ranges of at most ``max_array_size`` runs (one array each)."""
+    size = max_array_size or count or 1
+    return [range(start, min(start + size, count)) for start in range(0, count, size)]
+
+
+def piece_dependency(dependency: str | None, previous: str | None) -> str | None:
+    """The user's ``--after`` dependency, and after the previous piece (all must hold)."""
+    parts = [part for part in (dependency, previous and f"afterany:{previous}") if part]
+    return ",".join(parts) or None
+
+
 def _submit_slurm(manifest: Manifest, specs: list[RunSpec], cluster: ClusterConfig,
                   dependency: str | None) -> list[str]:
-    """One ``sbatch`` call: a job array of ``specs`` (a plain job when there is one)."""
+    """Job arrays of ``specs`` (a plain job when there is one), one ``sbatch`` call per piece."""
     import submitit
 
     from clf.slurm.job import run_job
@@ -98,14 +117,21 @@ def _submit_slurm(manifest: Manifest, specs: list[RunSpec], cluster: ClusterConf
         executor = submitit.SlurmExecutor(folder=manifest.jobs_dir, max_num_timeout=cluster.max_num_timeout)
     except RuntimeError as exc:
         raise ClfError(f"cluster={cluster.name} needs Slurm ({exc}); use cluster=local on this machine") from None
-    executor.update_parameters(**profile.slurm_parameters(cluster, profile.job_name(manifest.name), dependency))
     os.environ[profile.VENV_VARIABLE] = sys.prefix  # jobs inherit the environment: setup lines can use it
-    try:
-        with executor.batch():
-            jobs = [executor.submit(run_job, spec) for spec in specs]
-    except Exception as exc:  # sbatch's refusal (bad partition, account, limits, ...)
-        raise ClfError(f"sbatch refused the job: {_sbatch_error(exc)}") from None
-    return [job.job_id for job in jobs]
+    name = profile.job_name(manifest.name)
+    job_ids: list[str] = []
+    for piece in pieces(len(specs), max_array_size() if len(specs) > 1 else None):
+        previous = job_ids[-1].split("_")[0] if job_ids else None
+        executor.update_parameters(**profile.slurm_parameters(cluster, name, piece_dependency(dependency, previous)))
+        try:  # submitit also prints sbatch's refusal: it is in the one-line error instead
+            with contextlib.redirect_stderr(io.StringIO()), executor.batch():
+                jobs = [executor.submit(run_job, specs[i]) for i in piece]
+        except Exception as exc:  # sbatch's refusal (bad partition, account, limits, ...)
+            if job_ids:  # no half-submitted sweep: the pieces already queued go
+                scancel(sorted({j.split("_")[0] for j in job_ids}))
+            raise ClfError(f"sbatch refused the job: {_sbatch_error(exc)}") from None
+        job_ids += [job.job_id for job in jobs]
+    return job_ids
 
 
 def _sbatch_error(exc: Exception) -> str:

@@ -24,7 +24,7 @@ from clf.slurm import jobfiles
 from clf.slurm.launch import make_spec
 from clf.slurm.manifest import Manifest, RunEntry
 from clf.slurm.profile import cluster_from, local_parameters
-from clf.slurm.status import ACTIVE, own_status, sweep_status
+from clf.slurm.status import ACTIVE, recorded_status, sweep_status
 
 POLL_S = 0.5
 DEPENDENCY_POLL_S = 2.0
@@ -66,11 +66,11 @@ def wait_for_dependencies(after: dict[str, list[str]], stop: threading.Event) ->
 
 def _finished(manifest: Manifest, run: RunEntry, exit_code: Any) -> None:
     """A run whose controller ended without a final record (killed, crashed) is failed."""
-    own = own_status(manifest, run)
-    state = (own or {}).get("state")
-    if own is None or state in ACTIVE:
+    recorded = recorded_status(manifest, run)
+    state = (recorded or {}).get("state")
+    if recorded is None or state in ACTIVE:
         _mark(manifest, run, jobfiles.FAILED, f"the job exited (code {exit_code}) without recording a result")
-    say(f"{run.name}: {(own_status(manifest, run) or {}).get('state')}")
+    say(f"{run.name}: {(recorded_status(manifest, run) or {}).get('state')}")
 
 
 def run_submission(manifest: Manifest, index: int, stop: threading.Event) -> None:

@@ -64,8 +64,8 @@ class QueueRow:
 
 @dataclass
 class QueueInfo:
-    squeue: dict[str, QueueRow] | None    # None: squeue unavailable
-    sacct: dict[str, QueueRow] | None     # None: sacct unavailable
+    squeue: dict[str, QueueRow] | None    # jobs in the queue, by job id (None: squeue unavailable)
+    sacct: dict[str, QueueRow] | None     # accounting records, by job id (None: sacct unavailable)
     notes: list[str]
 
 
@@ -107,24 +107,46 @@ def _finish(process: subprocess.Popen[str] | None, name: str, notes: list[str]) 
     return [line.split("|") for line in out.splitlines() if line.strip()]
 
 
+SQUEUE_FORMAT = "%i|%T|%r|%M|%N"                                # job id, state, reason, elapsed, nodes
+SACCT_FORMAT = "JobID,State,ExitCode,Elapsed,NodeList"
+
+
+def parse_squeue(lines: list[list[str]]) -> dict[str, QueueRow]:
+    """``squeue --format SQUEUE_FORMAT`` rows, split at ``|`` -> a row per job / array task."""
+    return {job: QueueRow(fields[1], reason=fields[2], elapsed=fields[3], node=fields[4])
+            for fields in lines if len(fields) >= 5 for job in _expand(fields[0])}
+
+
+def parse_sacct(lines: list[list[str]]) -> dict[str, QueueRow]:
+    """``sacct --format SACCT_FORMAT`` rows -> a row per job / array task (``CANCELLED by 0`` -> CANCELLED)."""
+    return {job: QueueRow(fields[1].split()[0] if fields[1] else "", exit_code=fields[2], elapsed=fields[3],
+                          node=fields[4])
+            for fields in lines if len(fields) >= 5 for job in _expand(fields[0])}
+
+
 def query(job_ids: list[str]) -> QueueInfo:
-    """squeue (live jobs, pending reasons) and sacct (finished ones) for ``job_ids``' jobs."""
+    """squeue (jobs in the queue, pending reasons) and sacct (finished ones) for ``job_ids``' jobs."""
     arrays = ",".join(sorted({j.split("_")[0] for j in job_ids}, key=int))
     notes: list[str] = []
     if not arrays:
         return QueueInfo({}, {}, notes)
-    squeue = _start(["squeue", "--noheader", "--array", "--jobs", arrays, "--format", "%i|%T|%r|%M|%N"])
-    sacct = _start(["sacct", "--noheader", "--parsable2", "--allocations", "--jobs", arrays,
-                    "--format", "JobID,State,ExitCode,Elapsed,NodeList"])
-    live = _finish(squeue, "squeue", notes)
-    done = _finish(sacct, "sacct", notes)
-    live_rows = None if live is None else {
-        job: QueueRow(fields[1], reason=fields[2], elapsed=fields[3], node=fields[4])
-        for fields in live if len(fields) >= 5 for job in _expand(fields[0])}
-    done_rows = None if done is None else {
-        job: QueueRow(fields[1].split()[0] if fields[1] else "", exit_code=fields[2], elapsed=fields[3], node=fields[4])
-        for fields in done if len(fields) >= 5 for job in _expand(fields[0])}
-    return QueueInfo(live_rows, done_rows, notes)
+    squeue = _start(["squeue", "--noheader", "--array", "--jobs", arrays, "--format", SQUEUE_FORMAT])
+    sacct = _start(["sacct", "--noheader", "--parsable2", "--allocations", "--jobs", arrays, "--format", SACCT_FORMAT])
+    squeue_lines = _finish(squeue, "squeue", notes)
+    sacct_lines = _finish(sacct, "sacct", notes)
+    return QueueInfo(None if squeue_lines is None else parse_squeue(squeue_lines),
+                     None if sacct_lines is None else parse_sacct(sacct_lines), notes)
+
+
+def max_array_size() -> int | None:
+    """The cluster's MaxArraySize (``scontrol show config``): an array holds at most that many
+    tasks. None when scontrol does not say (sbatch then decides)."""
+    try:
+        out = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, timeout=TIMEOUT_S)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.search(r"^MaxArraySize\s*=\s*(\d+)\s*$", out.stdout, re.MULTILINE)
+    return int(match[1]) if match and int(match[1]) > 0 else None
 
 
 def scancel(job_ids: list[str]) -> subprocess.CompletedProcess[str]:

@@ -1,8 +1,9 @@
 """Where a sweep stands: one row per run, merged from squeue, sacct and the run's own files
 (``status.json``, ``metrics.json``), or, for local sweeps, from the files and process liveness.
 
-Precedence: a run that recorded 'completed' is completed; otherwise squeue (live jobs, with
-the pending reason in words), then sacct (finished jobs), then ``status.json``. A
+The merge rules are two tables, ``SLURM_RULES`` and ``LOCAL_RULES``: the first rule that holds
+decides. In short: a run that recorded 'completed' is completed; otherwise squeue (jobs in the
+queue, with the pending reason in words), then sacct (finished jobs), then ``status.json``. A
 ``status.json`` written by an earlier submission of the run is ignored.
 """
 
@@ -13,7 +14,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from clf.slurm import jobfiles
 from clf.slurm.jobfiles import CANCELLED, COMPLETED, FAILED, INTERRUPTED, PENDING, REQUEUED, RUNNING
@@ -69,7 +70,7 @@ class SweepStatus:
                 "counts": self.counts(), "notes": self.notes, "runs": [asdict(r) for r in self.runs]}
 
 
-def own_status(manifest: Manifest, run: RunEntry) -> dict[str, Any] | None:
+def recorded_status(manifest: Manifest, run: RunEntry) -> dict[str, Any] | None:
     """The run's ``status.json`` if its current submission wrote it."""
     record = jobfiles.read_status(manifest.run_dir(run))
     if record is None or record.get("submission") != run.submission:
@@ -77,75 +78,164 @@ def own_status(manifest: Manifest, run: RunEntry) -> dict[str, Any] | None:
     return record
 
 
-def _progress(status: RunStatus, run_dir: Path, own: dict[str, Any] | None) -> None:
+def _progress(status: RunStatus, run_dir: Path, recorded: dict[str, Any] | None) -> None:
     metrics = jobfiles.read_json(run_dir / "metrics.json") or {}
     status.steps, status.total_steps = metrics.get("steps"), metrics.get("total_steps")
     dev_f1 = metrics.get("dev_f1")
     status.dev_f1 = float(dev_f1) if isinstance(dev_f1, (int, float)) else None
-    if own:
-        status.restarts = int(own.get("restarts") or 0)
-        elapsed = float(own.get("elapsed_s") or 0.0)
-        if status.state == RUNNING and own.get("state") == RUNNING and own.get("attempt_started"):
+    if recorded:
+        status.restarts = int(recorded.get("restarts") or 0)
+        elapsed = float(recorded.get("elapsed_s") or 0.0)
+        if status.state == RUNNING and recorded.get("state") == RUNNING and recorded.get("attempt_started"):
             try:
-                started = datetime.strptime(own["attempt_started"], "%Y-%m-%dT%H:%M:%S%z").timestamp()
+                started = datetime.strptime(recorded["attempt_started"], "%Y-%m-%dT%H:%M:%S%z").timestamp()
                 elapsed += max(0.0, time.time() - started)
             except ValueError:
                 pass
         status.elapsed_s = elapsed
 
 
-def _failure(status: RunStatus, own: dict[str, Any] | None, manifest: Manifest, fallback: str) -> None:
-    error = (own or {}).get("error") if (own or {}).get("state") == FAILED else None
+def _failure(status: RunStatus, recorded: dict[str, Any] | None, manifest: Manifest, fallback: str) -> None:
+    """A failed run's detail: its recorded error (else ``fallback``), and its log file."""
+    error = (recorded or {}).get("error") if (recorded or {}).get("state") == FAILED else None
     status.detail = error or fallback
-    log = (own or {}).get("log")
+    log = (recorded or {}).get("log")
     if not log and status.job_id:
         log = str(manifest.jobs_dir / f"{status.job_id}_0_log.err")
     status.log = log
 
 
-def _merge_slurm(manifest: Manifest, run: RunEntry, own: dict[str, Any] | None, info: QueueInfo) -> RunStatus:
-    status = RunStatus(run.name, run.label or run.name, UNKNOWN, run.job_id)
-    own_state = (own or {}).get("state")
-    live: QueueRow | None = (info.squeue or {}).get(run.job_id or "")
-    done: QueueRow | None = (info.sacct or {}).get(run.job_id or "")
-    if own_state == COMPLETED:
-        status.state = COMPLETED
-    elif live is not None:
-        status.state, status.detail = SLURM_STATES.get(live.state, (UNKNOWN, live.state))
-        if status.state == PENDING:
-            status.detail = explain(live.reason)
-            if own_state in (REQUEUED, INTERRUPTED):  # requeued by clf (USR2) or by Slurm (SIGTERM)
-                status.state = REQUEUED
-        if status.state == REQUEUED:
-            why = "" if live.reason in ("BeginTime", "None", "") else f"; {explain(live.reason)}"
-            status.detail = f"resumes from its checkpoint when it starts again{why}"
-    elif done is not None and done.state not in ("PENDING", "RUNNING", "REQUEUED"):
-        state, detail = SLURM_STATES.get(done.state, (UNKNOWN, done.state))
-        if state == COMPLETED:  # the job ended well but the run did not record completion
-            state, detail = FAILED, f"the job ended but the run did not complete (status.json: {own_state or 'none'})"
-        status.state = state
-        if state == FAILED:
-            _failure(status, own, manifest, detail or f"exit code {done.exit_code}")
-        else:
-            status.detail = detail
-    elif done is not None:
-        status.state, status.detail = SLURM_STATES[done.state][0], ""
-    elif own_state in (FAILED, CANCELLED):
-        status.state = own_state
-        _failure(status, own, manifest, own_state)
-    elif own_state is not None and info.squeue is not None and own_state in ACTIVE:
-        status.state = FAILED
-        _failure(status, own, manifest, f"left the queue while {own_state} (killed?)")
-    elif own_state == INTERRUPTED:
-        status.state, status.detail = CANCELLED, STOPPED
-    elif own_state is not None:
-        status.state = RUNNING if own_state in ACTIVE else CANCELLED
-    elif run.job_id is None:
-        status.detail = "never submitted"
-    else:
-        status.detail = f"Slurm does not know job {run.job_id}"
-    _progress(status, manifest.run_dir(run), own)
+# ------------------------------------------------------------------------ merge rules ---
+# Where a run stands is decided from named sources by rule tables: the first rule whose
+# condition holds gives the run's state and detail. A reader checks a table row by row; the
+# unit tests (tests/test_status_rules.py) feed each row canned squeue/sacct rows.
+
+
+@dataclass(frozen=True)
+class Verdict:
+    state: str
+    detail: str = ""
+    failure: bool = False     # the detail is a fallback: the run's recorded error, and its log, win
+
+
+@dataclass(frozen=True)
+class SlurmSources:
+    """What is known of one run of a Slurm sweep."""
+
+    recorded: str | None          # status.json's state, written by the run (this submission's only)
+    queued: QueueRow | None       # its squeue row: the job is still in Slurm's queue
+    accounted: QueueRow | None    # its sacct row: Slurm's accounting record
+    squeue_answered: bool         # squeue answered, so a missing row means the job left the queue
+    job_id: str | None            # the job that runs it now (None: never submitted)
+
+
+@dataclass(frozen=True)
+class LocalSources:
+    """What is known of one run of a local sweep."""
+
+    recorded: str | None          # status.json's state, written by the run (this submission's only)
+    runner: bool | None           # its local runner lives (None: it runs on another machine)
+    runner_pid: Any               # the runner's pid (for the detail)
+    working: bool                 # the recorded process lives (or runs on another machine)
+    error: str | None             # status.json's error
+
+
+@dataclass(frozen=True)
+class Rule:
+    when: str                                   # the condition, in words
+    holds: Callable[[Any], bool]
+    verdict: Callable[[Any], Verdict]
+
+
+def _queued(s: SlurmSources) -> Verdict:
+    """The job is in squeue: its state there, a pending reason in words; requeued if the run said so."""
+    row = s.queued
+    assert row is not None
+    state, detail = SLURM_STATES.get(row.state, (UNKNOWN, row.state))
+    if state == PENDING:
+        detail = explain(row.reason)
+        if s.recorded in (REQUEUED, INTERRUPTED):  # requeued by clf (USR2) or by Slurm (SIGTERM)
+            state = REQUEUED
+    if state == REQUEUED:
+        why = "" if row.reason in ("BeginTime", "None", "") else f"; {explain(row.reason)}"
+        detail = f"resumes from its checkpoint when it starts again{why}"
+    return Verdict(state, detail)
+
+
+def _accounted_final(s: SlurmSources) -> Verdict:
+    """sacct's final state; a job that ended well without the run recording completion failed."""
+    row = s.accounted
+    assert row is not None
+    state, detail = SLURM_STATES.get(row.state, (UNKNOWN, row.state))
+    if state == COMPLETED:
+        return Verdict(FAILED, f"the job ended but the run did not complete (status.json: {s.recorded or 'none'})",
+                       failure=True)
+    if state == FAILED:
+        return Verdict(FAILED, detail or f"exit code {row.exit_code}", failure=True)
+    return Verdict(state, detail)
+
+
+SLURM_ACTIVE = ("PENDING", "RUNNING", "REQUEUED")
+
+SLURM_RULES: tuple[Rule, ...] = (
+    Rule("the run recorded 'completed'", lambda s: s.recorded == COMPLETED, lambda s: Verdict(COMPLETED)),
+    Rule("squeue lists the job", lambda s: s.queued is not None, _queued),
+    Rule("sacct has a final state", lambda s: s.accounted is not None and s.accounted.state not in SLURM_ACTIVE,
+         _accounted_final),
+    Rule("sacct has an active state (squeue has not listed it)", lambda s: s.accounted is not None,
+         lambda s: Verdict(SLURM_STATES[s.accounted.state][0])),
+    Rule("the run recorded 'failed' or 'cancelled'", lambda s: s.recorded in (FAILED, CANCELLED),
+         lambda s: Verdict(s.recorded, s.recorded, failure=True)),
+    Rule("the run recorded an active state, squeue answered without it",
+         lambda s: s.recorded in ACTIVE and s.squeue_answered,
+         lambda s: Verdict(FAILED, f"left the queue while {s.recorded} (killed?)", failure=True)),
+    Rule("the run recorded 'interrupted'", lambda s: s.recorded == INTERRUPTED, lambda s: Verdict(CANCELLED, STOPPED)),
+    Rule("the run recorded a state (neither squeue nor sacct answered)", lambda s: s.recorded is not None,
+         lambda s: Verdict(RUNNING if s.recorded in ACTIVE else CANCELLED)),
+    Rule("the run was never submitted", lambda s: s.job_id is None, lambda s: Verdict(UNKNOWN, "never submitted")),
+    Rule("otherwise", lambda s: True, lambda s: Verdict(UNKNOWN, f"Slurm does not know job {s.job_id}")),
+)
+
+
+def _not_started(s: LocalSources) -> Verdict:
+    if s.runner is False:
+        return Verdict(CANCELLED, "the local runner stopped before starting it")
+    return Verdict(PENDING, f"queued in the local runner (pid {s.runner_pid})" if s.runner else "")
+
+
+LOCAL_RULES: tuple[Rule, ...] = (
+    Rule("the run recorded nothing yet", lambda s: s.recorded is None, _not_started),
+    Rule("the run recorded an active state and its process (or runner, for a requeue) lives",
+         lambda s: s.recorded in ACTIVE and (s.working or (s.recorded == REQUEUED and bool(s.runner))),
+         lambda s: Verdict(s.recorded)),
+    Rule("the run recorded an active state, its process is gone", lambda s: s.recorded in ACTIVE,
+         lambda s: Verdict(FAILED, f"its process is gone while {s.recorded} (killed?)", failure=True)),
+    Rule("the run recorded 'interrupted'", lambda s: s.recorded == INTERRUPTED, lambda s: Verdict(CANCELLED, STOPPED)),
+    Rule("the run recorded 'failed'", lambda s: s.recorded == FAILED,
+         lambda s: Verdict(FAILED, "failed", failure=True)),
+    Rule("otherwise: the recorded state", lambda s: True, lambda s: Verdict(s.recorded, s.error or "")),
+)
+
+
+def decide(rules: tuple[Rule, ...], sources: Any) -> Verdict:
+    """The verdict of the first rule that holds (the last rule of each table always holds)."""
+    return next(rule.verdict(sources) for rule in rules if rule.holds(sources))
+
+
+def _row_status(manifest: Manifest, run: RunEntry, job_id: str | None, recorded: dict[str, Any] | None,
+                verdict: Verdict) -> RunStatus:
+    status = RunStatus(run.name, run.label or run.name, verdict.state, job_id, detail=verdict.detail)
+    if verdict.failure:
+        _failure(status, recorded, manifest, verdict.detail)
+    _progress(status, manifest.run_dir(run), recorded)
     return status
+
+
+def _merge_slurm(manifest: Manifest, run: RunEntry, recorded: dict[str, Any] | None, info: QueueInfo) -> RunStatus:
+    sources = SlurmSources(recorded=(recorded or {}).get("state"), queued=(info.squeue or {}).get(run.job_id or ""),
+                           accounted=(info.sacct or {}).get(run.job_id or ""),
+                           squeue_answered=info.squeue is not None, job_id=run.job_id)
+    return _row_status(manifest, run, run.job_id, recorded, decide(SLURM_RULES, sources))
 
 
 def _alive(pid: Any, marker: str) -> bool:
@@ -168,45 +258,25 @@ def runner_alive(runner: dict[str, Any] | None) -> bool | None:
     return _alive(runner.get("pid"), "clf.slurm.local_runner")
 
 
-def _merge_local(manifest: Manifest, run: RunEntry, own: dict[str, Any] | None) -> RunStatus:
-    status = RunStatus(run.name, run.label or run.name, UNKNOWN, (own or {}).get("job_id"))
+def _merge_local(manifest: Manifest, run: RunEntry, recorded: dict[str, Any] | None) -> RunStatus:
     runner = manifest.submissions[run.submission].runner if run.submission < len(manifest.submissions) else None
-    alive = runner_alive(runner)
-    own_state = (own or {}).get("state")
-    if own_state is None:
-        status.state = PENDING if alive is not False else CANCELLED
-        status.detail = (f"queued in the local runner (pid {runner['pid']})" if alive and runner else
-                         "" if alive is None else "the local runner stopped before starting it")
-    elif own_state in ACTIVE:
-        here = own.get("node") == socket.gethostname()  # type: ignore[union-attr]
-        working = (not here or _alive(own.get("job_id"), "submitit") or  # type: ignore[union-attr]
-                   _alive(own.get("pid"), "submitit"))  # type: ignore[union-attr]
-        if working or (own_state == REQUEUED and alive):
-            status.state = own_state
-        else:
-            status.state = FAILED
-            _failure(status, own, manifest, f"its process is gone while {own_state} (killed?)")
-    elif own_state == INTERRUPTED:
-        status.state, status.detail = CANCELLED, STOPPED
-    elif own_state == FAILED:
-        status.state = FAILED
-        _failure(status, own, manifest, "failed")
-    else:
-        status.state = own_state
-        status.detail = (own or {}).get("error") or ""
-    _progress(status, manifest.run_dir(run), own)
-    return status
+    record = recorded or {}
+    here = record.get("node") == socket.gethostname()
+    working = not here or _alive(record.get("job_id"), "submitit") or _alive(record.get("pid"), "submitit")
+    sources = LocalSources(recorded=record.get("state"), runner=runner_alive(runner),
+                           runner_pid=(runner or {}).get("pid"), working=working, error=record.get("error"))
+    return _row_status(manifest, run, record.get("job_id"), recorded, decide(LOCAL_RULES, sources))
 
 
 def sweep_status(manifest: Manifest) -> SweepStatus:
-    owns = {run.name: own_status(manifest, run) for run in manifest.runs}
+    recorded = {run.name: recorded_status(manifest, run) for run in manifest.runs}
     if manifest.executor != "slurm":
-        return SweepStatus(manifest, [_merge_local(manifest, run, owns[run.name]) for run in manifest.runs])
+        return SweepStatus(manifest, [_merge_local(manifest, run, recorded[run.name]) for run in manifest.runs])
     info = query([run.job_id for run in manifest.runs if run.job_id])
     notes = list(info.notes)
     if info.sacct is None:
         notes.append("without sacct, finished jobs' states come from the runs' own status.json")
-    rows = [_merge_slurm(manifest, run, owns[run.name], info) for run in manifest.runs]
+    rows = [_merge_slurm(manifest, run, recorded[run.name], info) for run in manifest.runs]
     return SweepStatus(manifest, rows, notes)
 
 

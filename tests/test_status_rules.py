@@ -1,0 +1,124 @@
+"""The merge rules of ``clf status`` (clf/slurm/status.py), fed canned squeue and sacct output as
+those commands print it (submitit's own tests mock the Slurm commands the same way). The real
+cluster's answers are tested in test_slurm.py and test_greatlakes.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from clf.slurm.queue import parse_sacct, parse_squeue
+from clf.slurm.status import LOCAL_RULES, SLURM_RULES, LocalSources, SlurmSources, Verdict, decide
+
+# `squeue --noheader --array --format "%i|%T|%r|%M|%N"` and
+# `sacct --noheader --parsable2 --allocations --format JobID,State,ExitCode,Elapsed,NodeList`
+SQUEUE = """\
+41_[3-5%2]|PENDING|JobArrayTaskLimit|0:00|
+41_1|RUNNING|None|1:05|gl3002
+41_2|PENDING|BeginTime|0:00|
+42|PENDING|AssocGrpGRES|0:00|
+43|PENDING|Dependency|0:00|
+"""
+SACCT = """\
+41_0|COMPLETED|0:0|00:00:09|gl3001
+41_1|RUNNING|0:0|00:01:05|gl3002
+41_2|PENDING|0:0|00:00:00|None assigned
+41_6|FAILED|1:0|00:00:04|gl3003
+41_7|CANCELLED by 0|0:15|00:00:02|gl3001
+41_8|COMPLETED|0:0|00:00:09|gl3001
+41_9|NODE_FAIL|0:0|00:00:30|gl3001
+41_[3-5%2]|PENDING|0:0|00:00:00|None assigned
+"""
+
+
+def rows(text: str) -> list[list[str]]:
+    return [line.split("|") for line in text.splitlines()]
+
+
+def test_squeue_rows_expand_pending_array_ranges():
+    queued = parse_squeue(rows(SQUEUE))
+    assert {job: row.state for job, row in queued.items()} == {
+        "41_3": "PENDING", "41_4": "PENDING", "41_5": "PENDING", "41_1": "RUNNING", "41_2": "PENDING",
+        "42": "PENDING", "43": "PENDING"}
+    assert queued["41_4"].reason == "JobArrayTaskLimit" and queued["41_1"].node == "gl3002"
+
+
+def test_sacct_states_lose_their_by_clause():
+    accounted = parse_sacct(rows(SACCT))
+    assert accounted["41_7"].state == "CANCELLED" and accounted["41_6"].exit_code == "1:0"
+    assert accounted["41_0"].node == "gl3001" and {"41_3", "41_4", "41_5"} <= set(accounted)
+
+
+QUEUED, ACCOUNTED = parse_squeue(rows(SQUEUE)), parse_sacct(rows(SACCT))
+
+
+def slurm(job: str | None, recorded: str | None = None, squeue: bool = True, sacct: bool = True) -> SlurmSources:
+    """The sources of a run whose job is ``job``, as squeue/sacct above answer (or not at all)."""
+    return SlurmSources(recorded=recorded, queued=QUEUED.get(job or "") if squeue else None,
+                        accounted=ACCOUNTED.get(job or "") if sacct else None, squeue_answered=squeue, job_id=job)
+
+
+# (sources, state, words in the detail, failure): one case per rule at least, in the table's order
+SLURM_CASES = [
+    (slurm("41_8", "completed"), "completed", "", False),
+    (slurm("41_0", "completed"), "completed", "", False),  # sacct agrees
+    (slurm("41_1", "running"), "running", "", False),
+    (slurm("41_4"), "pending", "array_parallelism runs at a time", False),
+    (slurm("42"), "pending", "GPU limit is in use", False),
+    (slurm("41_2", "interrupted"), "requeued", "resumes from its checkpoint", False),
+    (slurm("41_2", "requeued"), "requeued", "resumes from its checkpoint when it starts again", False),
+    (slurm("41_6", "failed"), "failed", "exit code 1:0", True),
+    (slurm("41_8", "running"), "failed", "the job ended but the run did not complete (status.json: running)", True),
+    (slurm("41_7", "running"), "cancelled", "cancelled", False),
+    (slurm("41_9", "running"), "failed", "node failure", True),
+    (slurm("41_1", "running", squeue=False), "running", "", False),
+    (slurm("41_6", "failed", squeue=False, sacct=False), "failed", "failed", True),
+    (slurm("41_99", "running"), "failed", "left the queue while running (killed?)", True),
+    (slurm("41_99", "interrupted"), "cancelled", "stopped by a signal after a checkpoint", False),
+    (slurm("41_99", "requeued", squeue=False, sacct=False), "running", "", False),
+    (slurm(None), "unknown", "never submitted", False),
+    (slurm("41_99"), "unknown", "Slurm does not know job 41_99", False),
+]
+
+
+def first_rule(rules, sources) -> str:
+    return next(rule.when for rule in rules if rule.holds(sources))
+
+
+@pytest.mark.parametrize("sources, state, words, failure", SLURM_CASES)
+def test_slurm_rules(sources, state, words, failure):
+    verdict = decide(SLURM_RULES, sources)
+    assert (verdict.state, verdict.failure) == (state, failure)
+    assert words in verdict.detail
+
+
+def test_every_slurm_rule_is_exercised():
+    assert {first_rule(SLURM_RULES, case[0]) for case in SLURM_CASES} == {rule.when for rule in SLURM_RULES}
+
+
+def local(recorded: str | None, runner: bool | None = True, working: bool = True) -> LocalSources:
+    return LocalSources(recorded=recorded, runner=runner, runner_pid=4242, working=working, error=None)
+
+
+LOCAL_CASES = [
+    (local(None), Verdict("pending", "queued in the local runner (pid 4242)")),
+    (local(None, runner=None), Verdict("pending", "")),
+    (local(None, runner=False), Verdict("cancelled", "the local runner stopped before starting it")),
+    (local("running"), Verdict("running")),
+    (local("requeued", working=False), Verdict("requeued")),
+    (local("requeued", runner=False, working=False),
+     Verdict("failed", "its process is gone while requeued (killed?)", failure=True)),
+    (local("running", working=False), Verdict("failed", "its process is gone while running (killed?)", failure=True)),
+    (local("interrupted"), Verdict("cancelled", "stopped by a signal after a checkpoint; resubmit resumes it")),
+    (local("failed"), Verdict("failed", "failed", failure=True)),
+    (local("completed", runner=False), Verdict("completed")),
+]
+
+
+@pytest.mark.parametrize("sources, verdict", LOCAL_CASES)
+def test_local_rules(sources, verdict):
+    assert decide(LOCAL_RULES, sources) == verdict
+
+
+def test_every_local_rule_is_exercised():
+    assert {first_rule(LOCAL_RULES, case[0]) for case in LOCAL_CASES} == {rule.when for rule in LOCAL_RULES}
