@@ -21,7 +21,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from clf.config.compose import check_schema, compose_raw, config_dir, to_container
+from clf.config.compose import check_schema, compose_raw, config_dir, extra_config_dirs, to_container
 from clf.config.validate import validate
 from clf.errors import ClfError, one_line
 from clf.slurm.manifest import RUNS_DIR
@@ -68,7 +68,7 @@ class _Composer:
 
     def __init__(self) -> None:
         self.parser = OverridesParser.create()
-        self.conf_dir = config_dir()
+        self.conf_dirs = [config_dir(), *extra_config_dirs()]
         self._parsed: dict[str, Override] = {}
         self._groups: dict[str, bool] = {}
         self._bases: dict[tuple[str, ...], tuple[DictConfig, dict[str, str]]] = {}
@@ -90,7 +90,7 @@ class _Composer:
         if key == "hydra" or key.startswith(("hydra.", "hydra/")):
             return True
         if key not in self._groups:
-            self._groups[key] = (self.conf_dir / key).is_dir()
+            self._groups[key] = any((d / key).is_dir() for d in self.conf_dirs)
         return self._groups[key]
 
     def base(self, overrides: list[str]) -> tuple[DictConfig, dict[str, str]]:
