@@ -24,6 +24,7 @@ from clf.config.compose import from_yaml, to_container, to_yaml
 from clf.data.batching import collate, epoch_plan
 from clf.data.dataset import Dataset, load_dataset
 from clf.embeddings import load_word2vec
+from clf.device import describe_device, select_device
 from clf.errors import ClfError
 from clf.evaluate import evaluate
 from clf.model import DocumentAttentionClassifier, build_model
@@ -31,6 +32,7 @@ from clf.optim import build_optimizer, build_scheduler, clip_gradients
 from clf.train import checkpoint
 from clf.train.outputs import METRICS, STATUS_COMPLETED, split_metrics, write_metrics, write_predictions
 from clf.train.progress import Progress
+from clf.train.lock import hold_run_dir
 from clf.train.distributed import (Dist, any_rank, barrier, gather_objects, init_distributed, shard,
                                    sum_gradients, sum_over_ranks)
 from clf.train.signals import StopRequest
@@ -172,7 +174,12 @@ class _NoWriter:
 
 
 def train(cfg: DictConfig, run_dir: Path, stop: StopRequest | None = None) -> RunResult:
-    """Train (or resume, or just report) the run in ``run_dir``."""
+    """Train (or resume, or just report) the run in ``run_dir``, holding its lock (one trainer per run)."""
+    with hold_run_dir(run_dir):
+        return _train(cfg, run_dir, stop)
+
+
+def _train(cfg: DictConfig, run_dir: Path, stop: StopRequest | None = None) -> RunResult:
     stop = stop or StopRequest()
     ckpt_dir = run_dir / "checkpoints"
     try:
@@ -187,11 +194,12 @@ def train(cfg: DictConfig, run_dir: Path, stop: StopRequest | None = None) -> Ru
         return RunResult(STATUS_COMPLETED, done, run_dir)
     if cfg.train.num_threads:
         torch.set_num_threads(cfg.train.num_threads)
-    device = pick_device(cfg.device)
+    device = select_device(cfg.device)  # the CUDA preflight: before any data is read
     ctx = init_distributed(device.type == "cuda")
     if ctx.enabled and device.type == "cuda":
         device = torch.device("cuda", ctx.local_rank)
         torch.cuda.set_device(device)
+    log.info("device: %s", ", ".join(f"{k} {v}" for k, v in describe_device(device).items() if v is not None))
     amp = _autocast_dtype(cfg, device)
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed % 2**32)
@@ -254,7 +262,7 @@ def train(cfg: DictConfig, run_dir: Path, stop: StopRequest | None = None) -> Ru
         if plateau:
             scheduler.step(dev["f1"])
         if ctx.is_main:
-            write_metrics(run_dir, _running_metrics(cfg, state, total))
+            write_metrics(run_dir, _running_metrics(cfg, state, total, device))
         patience = cfg.train.early_stopping_patience
         return patience is not None and state.evals_without_improvement >= patience
 
@@ -311,7 +319,7 @@ def train(cfg: DictConfig, run_dir: Path, stop: StopRequest | None = None) -> Ru
                 writer.close()
                 log.warning("stopped by %s at step %d; checkpoint saved; run again to resume",
                             stop.signal_name or "another rank's signal", state.step)
-                metrics = _running_metrics(cfg, state, total, status="interrupted")
+                metrics = _running_metrics(cfg, state, total, device, status="interrupted")
                 if ctx.is_main:
                     write_metrics(run_dir, metrics)
                 return RunResult("interrupted", metrics, run_dir)
@@ -340,11 +348,12 @@ def _completed_metrics(run_dir: Path) -> dict[str, Any] | None:
     return metrics if isinstance(metrics, dict) and metrics.get("status") == STATUS_COMPLETED else None
 
 
-def _running_metrics(cfg: DictConfig, state: TrainState, total: int, status: str = "running") -> dict[str, Any]:
+def _running_metrics(cfg: DictConfig, state: TrainState, total: int, device: torch.device,
+                     status: str = "running") -> dict[str, Any]:
     return {"status": status, "dev_f1": state.best_f1 if state.best_step >= 0 else None,
             "best_step": state.best_step if state.best_step >= 0 else None, "steps": state.step,
             "total_steps": total, "epochs": state.epoch, "train_seconds": round(state.train_seconds, 3),
-            "config": to_container(cfg)}
+            "device": describe_device(device), "config": to_container(cfg)}
 
 
 def _finish(cfg: DictConfig, run_dir: Path, model: DocumentAttentionClassifier, dataset: Dataset,
@@ -364,7 +373,7 @@ def _finish(cfg: DictConfig, run_dir: Path, model: DocumentAttentionClassifier, 
         metrics.update(split_metrics(name, split_scores))
     metrics.update(best_step=state.best_step, steps=state.step, epochs=state.epoch,
                    train_seconds=round(state.train_seconds, 3), train_documents=len(dataset["train"]),
-                   config=to_container(cfg))
+                   device=describe_device(eval_kwargs["device"]), config=to_container(cfg))
     if ctx.is_main:
         if isinstance(writer, SummaryWriter):
             write_hparams(writer, cfg, metrics)
