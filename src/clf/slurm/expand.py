@@ -25,6 +25,7 @@ from clf.config.compose import check_schema, compose_raw, config_dir, extra_conf
 from clf.config.validate import validate
 from clf.errors import ClfError, one_line
 from clf.slurm.manifest import RUNS_DIR
+from clf.slurm.paths import absolute_config
 from clf.slurm.profile import implied_device
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=,+-]")
@@ -185,6 +186,7 @@ def plan(overrides: list[str], now: float | None = None) -> Plan:
         run_dir = sweep_dir / RUNS_DIR / name
         config = composer.config(run, {"run_dir": str(run_dir), "sweep_dir": str(sweep_dir)})
         config["device"] = implied_device(config, run)
+        absolute_config(config, Path.cwd())  # jobs and resubmits may start from any directory
         if config["cluster"] != first["cluster"]:
             raise ClfError("cluster settings must be the same for every run of a sweep (submit separate sweeps)")
         planned.append(PlannedRun(name, " ".join(f"{k}={v}" for k, v in pairs), run, config))

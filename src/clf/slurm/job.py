@@ -57,6 +57,7 @@ class RunSpec:
     max_num_timeout: int = 3
     max_num_preempt: int = 3
     cpus_per_task: int = 1
+    workdir: str = ""         # clf <command> jobs run in the directory `clf submit` ran in
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,8 @@ def _command(spec: RunSpec, stop: StopRequest) -> tuple[str, str | None]:
     for sig in (signal.SIGUSR2, signal.SIGTERM):
         signal.signal(sig, handle)
     name, *args = spec.argv
+    if spec.workdir:
+        os.chdir(spec.workdir)
     try:
         code = importlib.import_module(f"clf.commands.{name.replace('-', '_')}").main(list(args))
     except _Stop as stop:

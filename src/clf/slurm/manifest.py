@@ -63,6 +63,7 @@ class Submission:
     runner: dict[str, Any] | None = None     # local executor: {"pid": ..., "host": ...}
     sbatch_calls: int = 0
     seconds: float = 0.0
+    directory: str = ""                      # where `clf submit` / `clf resubmit` ran
 
 
 @dataclass
@@ -78,6 +79,7 @@ class Manifest:
     submissions: list[Submission] = field(default_factory=list)
     runs: list[RunEntry] = field(default_factory=list)
     format: int = FORMAT
+    submit_dir: str = ""                     # where `clf submit` ran: --job commands run there
 
     @property
     def path(self) -> Path:
