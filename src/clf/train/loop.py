@@ -33,6 +33,7 @@ from clf.train import checkpoint
 from clf.train.outputs import METRICS, STATUS_COMPLETED, split_metrics, write_metrics, write_predictions
 from clf.train.progress import Progress
 from clf.train.lock import hold_run_dir
+from clf.train.rng import rng_state, set_rng_state
 from clf.train.distributed import (Dist, any_rank, barrier, gather_objects, init_distributed, shard,
                                    sum_gradients, sum_over_ranks)
 from clf.train.signals import StopRequest
@@ -154,7 +155,7 @@ def _restore(ckpt: dict[str, Any], model, optimizer, scheduler, cfg: DictConfig,
     if len(rng) != ctx.world:
         log.warning("checkpoint was written by %d processes, resuming with %d: random streams differ", len(rng),
                     ctx.world)
-    checkpoint.set_rng_state(rng[ctx.rank % len(rng)])
+    set_rng_state(rng[ctx.rank % len(rng)], next(model.parameters()).device)
     state = TrainState(**ckpt["state"])
     if not ctx.is_main:
         state.loss_sum = 0.0  # the stored sum is over all ranks; rank 0 carries it
@@ -240,7 +241,7 @@ def _train(cfg: DictConfig, run_dir: Path, stop: StopRequest | None = None) -> R
     def save_checkpoint() -> None:
         nonlocal t_ckpt
         state.loss_sum = float(sum_over_ranks(running_loss, ctx))
-        rng = gather_objects(checkpoint.rng_state(), ctx)
+        rng = gather_objects(rng_state(device), ctx)
         if ctx.is_main:
             checkpoint.save_last(ckpt_dir, _payload(state, model, optimizer, scheduler, cfg, dataset, rng))
             writer.flush()
