@@ -50,12 +50,12 @@ def _holder(fd: int) -> str:
 
 
 @contextmanager
-def hold_run_dir(run_dir: Path, rank: int | None = None) -> Iterator[None]:
+def hold_run_dir(run_dir: Path, rank: int | None = None) -> Iterator[bool]:
     """Hold ``run_dir``'s lock for the block (rank 0 only; other ranks train under rank 0's
-    lock). ClfError, one line, if another process holds it."""
+    lock); yields whether this process holds it. ClfError, one line, if another process does."""
     check_run_dir(run_dir)
     if (process_rank() if rank is None else rank) != 0:
-        yield
+        yield False
         return
     run_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
@@ -70,6 +70,6 @@ def hold_run_dir(run_dir: Path, rank: int | None = None) -> Iterator[None]:
         record = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(record).encode(), 0)
-        yield
+        yield True
     finally:
         os.close(fd)  # releases the lock

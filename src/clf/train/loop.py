@@ -33,6 +33,7 @@ from clf.train import checkpoint
 from clf.train.outputs import METRICS, STATUS_COMPLETED, split_metrics, write_metrics, write_predictions
 from clf.train.progress import Progress
 from clf.train.lock import hold_run_dir
+from clf.train.retention import apply_retention, is_record_only, remove_stale_temp_files
 from clf.train.rng import rng_state, set_rng_state
 from clf.train.distributed import (Dist, any_rank, barrier, gather_objects, init_distributed, shard,
                                    sum_gradients, sum_over_ranks)
@@ -43,7 +44,7 @@ log = logging.getLogger("clf.train")
 
 # config keys that may differ when a run resumes (where and how it runs, not what it computes)
 RESUMABLE_CHANGES = ("run_dir", "sweep_dir", "device", "cluster", "name", "train.progress", "train.num_threads",
-                     "train.checkpoint_every", "train.checkpoint_seconds", "data.cache_dir", "data.dir",
+                     "train.checkpoint_every", "train.checkpoint_seconds", "train.keep_checkpoints", "data.cache_dir", "data.dir",
                      "data.train", "data.dev", "data.test", "data.unlabeled", "embeddings.dir")
 EXIT_INTERRUPTED = 75  # EX_TEMPFAIL: stopped on request with a checkpoint; run again to resume
 
@@ -146,6 +147,9 @@ def _check_same_config(ckpt: dict[str, Any], cfg: DictConfig) -> None:
 
 def _restore(ckpt: dict[str, Any], model, optimizer, scheduler, cfg: DictConfig, dataset: Dataset,
              ctx: Dist) -> TrainState:
+    if is_record_only(ckpt):
+        raise ClfError("run_dir holds a finished run whose training state was dropped (train.keep_checkpoints=best) "
+                       "and no completed metrics.json; train it again in a new run_dir=")
     if ckpt["vocab_fingerprint"] != dataset.vocab.fingerprint():
         raise ClfError("run_dir holds a checkpoint trained with another vocabulary")
     model.load_state_dict(ckpt["model"])
@@ -176,8 +180,13 @@ class _NoWriter:
 
 def train(cfg: DictConfig, run_dir: Path, stop: StopRequest | None = None) -> RunResult:
     """Train (or resume, or just report) the run in ``run_dir``, holding its lock (one trainer per run)."""
-    with hold_run_dir(run_dir):
-        return _train(cfg, run_dir, stop)
+    with hold_run_dir(run_dir) as holder:
+        if holder:
+            remove_stale_temp_files(run_dir)
+        result = _train(cfg, run_dir, stop)
+        if holder and result.status == STATUS_COMPLETED:
+            apply_retention(run_dir / "checkpoints", cfg.train.keep_checkpoints)
+        return result
 
 
 def _train(cfg: DictConfig, run_dir: Path, stop: StopRequest | None = None) -> RunResult:

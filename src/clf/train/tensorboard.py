@@ -11,7 +11,7 @@ from clf.config.compose import to_container
 
 HPARAM_GROUPS = ("data", "embeddings", "model", "optim", "train")
 SKIP = ("data.cache_dir", "data.dir", "data.train", "data.dev", "data.test", "data.unlabeled", "embeddings.dir",
-        "train.progress", "train.num_threads", "train.checkpoint_every", "train.checkpoint_seconds")
+        "train.progress", "train.num_threads", "train.checkpoint_every", "train.checkpoint_seconds", "train.keep_checkpoints")
 
 
 def hparams_of(cfg: DictConfig) -> dict[str, Any]:
