@@ -69,7 +69,7 @@ def _command_run(args: argparse.Namespace, command_args: list[str]):
 def main(argv: list[str]) -> int:
     args, command_args = parse(argv)
     started = time.perf_counter()
-    from clf.slurm import launch
+    from clf.slurm import launch, snapshot
     from clf.slurm.expand import plan
     from clf.slurm.paths import absolute_job_args
     from clf.slurm.manifest import KIND_COMMAND, KIND_TRAIN, Manifest, RunEntry, claim, code_version, now_iso, release
@@ -94,10 +94,15 @@ def main(argv: list[str]) -> int:
                         sweep_dir=str(result.sweep_dir), created=now_iso(), code=code_version(),
                         argv=list(argv), cluster=result.cluster, runs=runs, submit_dir=str(Path.cwd()))
     try:
+        code = snapshot.take(result.sweep_dir, 0)
+        snapshot.use(code)  # every job of the sweep imports clf from this copy
         submission = launch.submit(manifest, runs, cluster, "submit", after)
     except BaseException:
+        snapshot.discard(result.sweep_dir)
         release(path)
         raise
+    submission.code = code
+    manifest.save()
     print(_summary(manifest, submission, cluster, time.perf_counter() - started))
     return 0
 

@@ -116,7 +116,10 @@ class Journal:
                 "submission": self.spec.submission}
 
     def start(self) -> None:
-        jobfiles.append_attempt(self.run_dir, {"event": "start", **self._identity(), "time": _iso(self.started)})
+        from clf.slurm.snapshot import running_code
+
+        jobfiles.append_attempt(self.run_dir, {"event": "start", **self._identity(), "time": _iso(self.started),
+                                               "code": running_code()})
         self.status(jobfiles.RUNNING)
 
     def status(self, state: str, error: str | None = None, seconds: float | None = None) -> None:

@@ -64,6 +64,7 @@ class Submission:
     sbatch_calls: int = 0
     seconds: float = 0.0
     directory: str = ""                      # where `clf submit` / `clf resubmit` ran
+    code: dict[str, Any] | None = None       # the code snapshot its jobs import (clf.slurm.snapshot)
 
 
 @dataclass
