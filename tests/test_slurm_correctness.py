@@ -11,13 +11,12 @@ and fail when CI=true.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 
 import pytest
 from conftest import TINY, make_dataset, run_clf
 from test_code_snapshot import BROKEN, attempts, checkout, clf_from, metrics_steps  # noqa: F401 (fixture)
-from test_slurm import slurm_answers
+from test_slurm import slurm  # noqa: F401 (autouse: skip without Slurm, fail in CI)
 from test_sweep import wait_final, wait_for
 
 ACCOUNT = "cluster.account=si630f25_class"
@@ -26,15 +25,6 @@ GPU = [*SLURM, "cluster.partition=gpu", "cluster.gpus_per_node=1"]
 NO_DEVICE = [o for o in TINY if not o.startswith("device=")]
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def slurm():
-    if not slurm_answers():
-        message = "no usable Slurm cluster (sinfo); slurm/local/install.sh && slurm/local/start.sh start one"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
 
 
 def test_gpu_profile_job_fails_with_the_cuda_line_before_training(tmp_path):
