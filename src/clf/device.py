@@ -31,6 +31,8 @@ TORCH_INDEX = "https://download.pytorch.org/whl"
 # (torch >= 2.11 builds its CUDA 12.8 and 13.0 wheels without Volta, sm_70: pytorch#172352)
 LEGACY_BUILDS = ((7, 5, "cu126", "CUDA 12.6"),)
 CURRENT_BUILD = ("cu128", "CUDA 12.8")
+# where launchers put a process's rank on its node (torchrun, srun, submitit's local executor)
+LOCAL_RANK_VARIABLES = ("LOCAL_RANK", "SLURM_LOCALID", "SUBMITIT_LOCAL_LOCALID")
 
 
 def build_for(capability: tuple[int, int] | None) -> tuple[str, str]:
@@ -93,10 +95,23 @@ def failure_message(gpu: tuple[str, tuple[int, int] | None] | None, build: str, 
             f"PARTITION picks it; see slurm/README.md), or use device=cpu")
 
 
+def _own_gpu(device: torch.device) -> torch.device:
+    """``cuda`` without an index -> this process's GPU: its local rank's in a multi-process run
+    (so that the ranks' preflights do not all open a context on GPU 0), else GPU 0."""
+    if device.index is not None:
+        return device
+    for name in LOCAL_RANK_VARIABLES:
+        value = os.environ.get(name, "")
+        if value.isdigit() and torch.cuda.is_available() and int(value) < torch.cuda.device_count():
+            return torch.device("cuda", int(value))
+    return torch.device("cuda", 0)
+
+
 def preflight(device: torch.device) -> None:
     """Run one small kernel on ``device``; ClfError (one line) if CUDA does not work there."""
     if device.type != "cuda":
         return
+    device = _own_gpu(device)
     error = ""
     if torch.version.cuda is None:
         error = "torch has no CUDA support"

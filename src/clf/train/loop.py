@@ -77,14 +77,6 @@ class RunResult:
         return 0 if self.status == STATUS_COMPLETED else EXIT_INTERRUPTED
 
 
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ClfError(f"device={name} but no CUDA device is available (use device=cpu or device=auto)")
-    return torch.device(name)
-
-
 def default_run_dir() -> Path:
     base = Path("runs") / time.strftime("%Y-%m-%d") / time.strftime("%H-%M-%S")
     candidate, n = base, 1
@@ -209,11 +201,11 @@ def _train(cfg: DictConfig, run_dir: Path, stop: StopRequest | None = None) -> R
     if ctx.enabled and device.type == "cuda":
         device = torch.device("cuda", ctx.local_rank)
         torch.cuda.set_device(device)
-    log.info("device: %s", ", ".join(f"{k} {v}" for k, v in describe_device(device).items() if v is not None))
     amp = _autocast_dtype(cfg, device)
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed % 2**32)
     dataset, vectors = prepare_data(cfg)
+    log.info("device: %s", ", ".join(f"{k} {v}" for k, v in describe_device(device).items() if v is not None))
     model = build_model(cfg, dataset.vocab.size, vectors).to(device)
     del vectors
     train_split = dataset["train"]
