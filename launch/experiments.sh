@@ -7,7 +7,9 @@
 #   bash launch/experiments.sh [overrides...]
 #   bash launch/experiments.sh cluster=greatlakes-gpu cluster.account=si630f25_class
 #
-# Overrides of cluster / cluster.* go to every `clf submit`, the rest to every classifier sweep.
+# Every override goes to every classifier sweep. The CPU-only jobs (word2vec, aggregate, explain)
+# go to a CPU profile with the same account: greatlakes-standard for a Great Lakes GPU profile,
+# CPU_CLUSTER="cluster=... ..." to choose (launch/cpu_stages.sh).
 # With no cluster= the runs use this machine: cluster=local, 2 runs at a time, 1 thread each.
 # DATA names the IMDB directory (default ../shared/data/imdb), WORK the sweeps' directory
 # (default runs/experiments), RESULTS where the tables go (default results), PRESETS the
@@ -32,11 +34,12 @@ if [[ ${#cluster[@]} -eq 0 ]]; then
   cluster=(cluster=local cluster.array_parallelism=2)
   sweep=(train.num_threads=1 "${sweep[@]}")
 fi
+. launch/cpu_stages.sh
 data=(data=imdb data.dir="$data_dir")
 EXAMPLE_REVIEW="I expected a lot from this movie, but the plot was predictable and the acting was terrible. \
 The soundtrack is the only good thing about it."
 
-submit() {  # submit SWEEP_DIR ARGS...: clf submit, unless SWEEP_DIR already holds a sweep
+submit() {  # submit SWEEP_DIR ARGS...: clf submit (a classifier sweep), unless SWEEP_DIR already holds a sweep
   if [[ -e $1/sweep.json ]]; then
     echo "already submitted: $1"
   else
@@ -44,25 +47,30 @@ submit() {  # submit SWEEP_DIR ARGS...: clf submit, unless SWEEP_DIR already hol
   fi
 }
 
-submit "$work/w2v" name=w2v --job w2v -- "${data[@]}" out="$work/w2v/vectors"
+submit_cpu() {  # the same for a CPU-only job
+  local cluster=("${cpu_cluster[@]}")
+  submit "$@"
+}
+
+submit_cpu "$work/w2v" name=w2v --job w2v -- "${data[@]}" out="$work/w2v/vectors"
 previous="$work/w2v"
 for preset in "${presets[@]}"; do
   # one sweep at a time: a class account runs 2 jobs at once, this machine has 2 cores
   submit "$work/$preset" --after "$work/w2v" --after-any "$previous" \
     experiment="$preset" "${data[@]}" embeddings.dir="$work/w2v/vectors" "${sweep[@]}"
-  submit "$work/aggregate-$preset" name="aggregate-$preset" --after-any "$work/$preset" \
+  submit_cpu "$work/aggregate-$preset" name="aggregate-$preset" --after-any "$work/$preset" \
     --job aggregate -- "$work/$preset" --out "$results/$preset"
   previous="$work/$preset"
 done
 if [[ " ${presets[*]} " == *" heads "* ]]; then  # the attention of the 4-head model, seed 0
   run="$work/heads/runs/model.num_heads=4,seed=0"
-  submit "$work/explain-example" name=explain-example --after "$work/heads" --job explain -- "$run" \
+  submit_cpu "$work/explain-example" name=explain-example --after "$work/heads" --job explain -- "$run" \
     "$EXAMPLE_REVIEW" --out "$results/attention/example.png"
-  submit "$work/explain-dev" name=explain-dev --after "$work/heads" --job explain -- "$run" \
+  submit_cpu "$work/explain-dev" name=explain-dev --after "$work/heads" --job explain -- "$run" \
     --split dev --top 15 --docs 3 --out "$results/attention/heads_dev.md"
 fi
 if [[ " ${presets[*]} " == *" homework "* && " ${presets[*]} " == *" defaults "* ]]; then
-  submit "$work/aggregate-homework_vs_defaults" name=aggregate-homework_vs_defaults \
+  submit_cpu "$work/aggregate-homework_vs_defaults" name=aggregate-homework_vs_defaults \
     --after-any "$work/homework" --after-any "$work/defaults" \
     --job aggregate -- "$work/homework" "$work/defaults" --by name --out "$results/homework_vs_defaults"
 fi

@@ -211,7 +211,8 @@ def make_dataset(directory: Path, n_train: int = 400, n_dev: int = 120, n_test: 
 TINY = ["embeddings.dim=12", "model.num_heads=2", "optim.lr=0.03", "train.batch_size=16", "train.epochs=2",
         "train.log_every=5", "train.eval_every=10", "train.checkpoint_every=10", "train.num_threads=1",
         "train.progress=none", "device=cpu", "data.min_count=1", "optim.schedule=none",
-        "optim.warmup_steps=0"]
+        "optim.warmup_steps=0",
+        "train.keep_checkpoints=all"]  # tests compare final weights and optimizer states of last.pt
 
 
 def train_args(dataset: DatasetPaths, run_dir: Path, *extra: str) -> list[str]:

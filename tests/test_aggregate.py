@@ -204,3 +204,12 @@ def test_aggregate_never_imports_torch(sweep, tmp_path):
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip().splitlines()[-1] == "[]"
         assert bool(list(tmp_path.glob(f"{out.name}*.png"))) == plots
+
+
+@pytest.mark.parametrize("lagging", ["running", "requeued", "failed"])
+def test_completed_metrics_win_over_a_lagging_status(tmp_path, base, lagging):
+    """A job killed after training wrote its final metrics.json, before its own final record."""
+    metrics = completed_metrics(base, 0.8, 0.75, best_step=20, steps=30, train_seconds=10.0)
+    write_run(tmp_path / "run", base, metrics, job={"state": lagging, "error": None})
+    record = read_run(tmp_path / "run", "run")
+    assert (record.state, record.metrics["dev_f1"]) == ("completed", 0.8)

@@ -65,3 +65,17 @@ def test_training_on_gpu(dataset, tmp_path, precision: str) -> None:
     assert metrics["dev_f1"] > 0.8 and np.isfinite(metrics["test_f1"])
     again = run_clf(*train_args(dataset, run_dir, "device=cuda", f"precision={precision}"))
     assert again.returncode == 0 and json.loads((run_dir / "metrics.json").read_text())["steps"] == metrics["steps"]
+
+
+def test_rng_state_of_the_runs_device_round_trips() -> None:
+    """Only the run's device's CUDA state is stored, and restoring it repeats its stream."""
+    from clf.train.rng import rng_state, set_rng_state
+
+    device = torch.device("cuda", torch.cuda.device_count() - 1)
+    torch.cuda.manual_seed_all(7)
+    state = rng_state(device)
+    assert state["cuda"]["device"] == device.index
+    first = torch.rand(16, device=device)
+    torch.cuda.manual_seed_all(8)
+    set_rng_state(state, device)
+    assert torch.equal(first, torch.rand(16, device=device))

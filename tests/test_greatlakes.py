@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import TINY, clf_env, make_dataset, one_line_error, run_clf
+from helpers import TINY, clf_env, make_dataset, one_line_error, run_clf
 from test_ddp import assert_weights_close
 from test_slurm import (LONG, SLURM, attempts, cleanup, data, job_ids, manifest, run_record,  # noqa: F401
                         slurm, status_json, submit)

@@ -36,7 +36,7 @@ from clf.names import CHECKPOINTS, CONFIG, METRICS
 from clf.train.evaluate import predict as predict_split
 from clf.model import DocumentAttentionClassifier, build_model
 from clf.train import checkpoint as ckpt
-from clf.train.device import pick_device
+from clf.device import select_device
 
 CHECKPOINT_NAMES = ("best", "last", "previous")
 
@@ -183,7 +183,7 @@ def load_run(run_dir: str | Path, checkpoint: str | Path = "best", device: str =
         raise ClfError(f"cannot load the model: {exc}") from None
     if not isinstance(saved.get("model"), dict):
         raise ClfError("the checkpoint holds no model weights", _checkpoint_path(path, checkpoint))
-    target = pick_device(device)
+    target = select_device(device)
     model = _model_for(cfg, vocab, saved["model"]).to(target)
     dev_f1 = saved.get("dev_f1")
     return Run(path=path, config=cfg, model=model, vocab=vocab, tokenizer=Tokenizer.from_config(cfg.data.tokenizer),

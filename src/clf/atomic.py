@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, BinaryIO
+from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
 
 def fsync_dir(path: Path) -> None:
@@ -32,6 +32,22 @@ def fsync_dir(path: Path) -> None:
 
 def _tmp_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp-{os.getpid()}-{os.urandom(4).hex()}")
+
+
+def remove_temp_files(directory: Path, names: Iterable[str] | None = None) -> list[Path]:
+    """Remove the temp files (and directories) that killed atomic writes left in ``directory``:
+    those of ``names`` only, or all. Only for a directory no live process is writing into."""
+    wanted = None if names is None else set(names)
+    removed = []
+    for path in directory.glob(".*.tmp-*") if directory.is_dir() else ():
+        target = path.name[1:].rsplit(".tmp-", 1)[0]
+        if wanted is None or target in wanted:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:

@@ -27,7 +27,7 @@ FINAL_STATES = (COMPLETED, FAILED, CANCELLED)
 # --- config keys that do not change what a run computes ---
 # where and how a run runs
 RUNTIME_KEYS = ("run_dir", "sweep_dir", "name", "device", "cluster", "train.progress", "train.num_threads",
-                "train.checkpoint_every", "train.checkpoint_seconds", "data.cache_dir")
+                "train.checkpoint_every", "train.checkpoint_seconds", "train.keep_checkpoints", "data.cache_dir")
 # where its inputs are read from (their content is checked: the vocabulary's fingerprint)
 INPUT_PATH_KEYS = ("data.dir", "data.train", "data.dev", "data.test", "data.unlabeled", "embeddings.dir")
 # may differ when a run resumes from its checkpoint

@@ -6,13 +6,18 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 from clf.errors import ClfError
 
 EPILOG = """examples:
   clf resubmit sweeps/heads                 # every failed, cancelled or lost run
   clf resubmit sweeps/heads --failed        # only the failed ones
-  clf resubmit sweeps/heads cluster.timeout_min=240 cluster.mem_gb=16   # with more time / memory"""
+  clf resubmit sweeps/heads cluster.timeout_min=240 cluster.mem_gb=16   # with more time / memory
+  clf resubmit sweeps/heads --code current  # with the checkout's code as it is now (recorded)
+
+Jobs import clf from the sweep's code snapshot (SWEEP_DIR/code/N), not from the checkout;
+--code current takes a new snapshot of the code clf runs from now."""
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -21,6 +26,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("sweep", metavar="SWEEP_DIR", help="a directory made by clf submit")
     parser.add_argument("--failed", action="store_true", help="only runs that failed (not cancelled or lost ones)")
     parser.add_argument("--dry-run", action="store_true", help="print what would be resubmitted")
+    parser.add_argument("--code", choices=("sweep", "current"), default="sweep",
+                        help="sweep: the code the sweep was submitted with (default); current: a new snapshot")
     parser.add_argument("settings", nargs="*", metavar="cluster.KEY=VALUE", help="change the profile for these jobs")
     return parser.parse_intermixed_args(argv)
 
@@ -44,7 +51,7 @@ def updated_cluster(cluster: dict, settings: list[str]) -> dict:
 def main(argv: list[str]) -> int:
     args = parse(argv)
     started = time.perf_counter()
-    from clf.slurm import launch
+    from clf.slurm import launch, snapshot
     from clf.slurm.jobfiles import CANCELLED, FAILED
     from clf.slurm.manifest import Manifest, locked
     from clf.slurm.profile import check_cluster, cluster_from
@@ -66,7 +73,12 @@ def main(argv: list[str]) -> int:
             print("would resubmit: " + " ".join(run.name for run in chosen))
             return 0
         manifest.cluster = cluster_dict
+        code = snapshot.take(Path(manifest.sweep_dir), len(manifest.submissions)) if args.code == "current" else \
+            snapshot.latest(manifest)
+        snapshot.use(code)
         submission = launch.submit(manifest, chosen, cluster, "resubmit")
+        submission.code = code
+        manifest.save()
     where = f"Slurm job {' '.join(submission.job_ids)}" if submission.job_ids else \
         f"the local runner (pid {submission.runner['pid']})"
     print(f"resubmitted {len(chosen)} run(s) as {where} in {time.perf_counter() - started:.1f} s: "

@@ -11,8 +11,8 @@ EPILOG = """States: pending (with Slurm's reason in words), running, requeued (a
 preemption; it resumes from its checkpoint), completed, failed (with its error and log),
 cancelled, unknown. STEP and DEV F1 (best so far) come from the run's metrics.json.
 Works without sacct (less detail) and for local sweeps (cluster=local).
-With --wait: exit status 0 when every run completed, 1 when some failed or were cancelled."""
-POLL_S = 5.0
+With --wait: exit status 0 when every run completed, 1 when some failed or were cancelled; it polls
+Slurm at most every 30 s (backing off to 2 min: the controller is shared), local sweeps every 1-5 s."""
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -27,11 +27,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str]) -> int:
     args = parse(argv)
     from clf.slurm.jobfiles import COMPLETED, FINAL_STATES
+    from clf.slurm.polling import poll_intervals
     from clf.slurm.status import load_status, render
 
     statuses = [load_status(sweep) for sweep in args.sweeps]
+    intervals = poll_intervals(s.manifest.executor for s in statuses)  # Slurm: at most every 30 s, backing off
     while args.wait and any(run.state not in FINAL_STATES for s in statuses for run in s.runs):
-        time.sleep(POLL_S)
+        time.sleep(next(intervals))
         statuses = [load_status(sweep) for sweep in args.sweeps]
     if args.json:
         data = [s.to_json() for s in statuses]

@@ -69,8 +69,9 @@ def _command_run(args: argparse.Namespace, command_args: list[str]):
 def main(argv: list[str]) -> int:
     args, command_args = parse(argv)
     started = time.perf_counter()
-    from clf.slurm import launch
+    from clf.slurm import launch, snapshot
     from clf.slurm.expand import plan
+    from clf.slurm.paths import absolute_job_args
     from clf.slurm.manifest import KIND_COMMAND, KIND_TRAIN, Manifest, RunEntry, claim, code_version, now_iso, release
     from clf.slurm.profile import check_cluster, cluster_from, job_name
 
@@ -83,19 +84,25 @@ def main(argv: list[str]) -> int:
     launch.resolve_after(after, cluster.executor)  # check before claiming the directory
     kind = KIND_COMMAND if args.job else KIND_TRAIN
     runs = [RunEntry(name=r.name, label=r.label, overrides=r.overrides, kind=kind,
-                     argv=[args.job, *command_args] if args.job else [], config={} if args.job else r.config)
+                     argv=[args.job, *absolute_job_args(command_args, Path.cwd())] if args.job else [],
+                     config={} if args.job else r.config)
             for r in result.runs]
     if args.dry_run:
         return _dry_run(result.sweep_dir, runs, cluster, result.name)
     path = claim(result.sweep_dir)
     manifest = Manifest(name=result.name, profile=cluster.name, executor=cluster.executor,
                         sweep_dir=str(result.sweep_dir), created=now_iso(), code=code_version(),
-                        argv=list(argv), cluster=result.cluster, runs=runs)
+                        argv=list(argv), cluster=result.cluster, runs=runs, submit_dir=str(Path.cwd()))
     try:
+        code = snapshot.take(result.sweep_dir, 0)
+        snapshot.use(code)  # every job of the sweep imports clf from this copy
         submission = launch.submit(manifest, runs, cluster, "submit", after)
     except BaseException:
+        snapshot.discard(result.sweep_dir)
         release(path)
         raise
+    submission.code = code
+    manifest.save()
     print(_summary(manifest, submission, cluster, time.perf_counter() - started))
     return 0
 

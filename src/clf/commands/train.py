@@ -31,6 +31,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 def add_file_log(run_dir: Path) -> None:
+    from clf.train.lock import check_run_dir
+
+    check_run_dir(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(run_dir / TRAIN_LOG, mode="a")
     handler.setFormatter(logging.Formatter("[%(asctime)s] %(levelname)s %(name)s: %(message)s"))

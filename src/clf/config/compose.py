@@ -24,8 +24,12 @@ from clf.errors import ClfError, one_line
 _REGISTERED = False
 
 
+SEARCH_PATH_VARIABLE = "CLF_CONFIG_PATH"
+
+
 def config_dir() -> Path:
-    """``$CLF_CONF_DIR``, else the ``conf/`` directory of the checkout this package lives in."""
+    """``$CLF_CONF_DIR``, else the ``conf/`` shipped inside the installed package (``clf/conf``,
+    package data of the wheel), else the ``conf/`` of the checkout an editable install runs from."""
     env = os.environ.get("CLF_CONF_DIR")
     candidates = [Path(env)] if env else []
     here = Path(__file__).resolve()
@@ -34,6 +38,26 @@ def config_dir() -> Path:
         if (candidate / "config.yaml").is_file():
             return candidate
     raise ClfError(f"cannot find the config tree (conf/config.yaml); looked in {', '.join(map(str, candidates))}")
+
+
+def extra_config_dirs() -> list[Path]:
+    """The users' own config directories, ``$CLF_CONFIG_PATH`` (separated like ``$PATH``), each
+    laid out like ``conf/`` (``cluster/mylab.yaml``, ``experiment/mine.yaml``); searched after
+    the shipped tree, so they add names rather than replace shipped ones. ClfError if one is
+    not a directory."""
+    dirs = [Path(p).expanduser().absolute() for p in os.environ.get(SEARCH_PATH_VARIABLE, "").split(os.pathsep) if p]
+    for directory in dirs:
+        if not directory.is_dir():
+            raise ClfError(f"${SEARCH_PATH_VARIABLE} names a directory that does not exist", directory)
+    return dirs
+
+
+def search_path_overrides() -> list[str]:
+    """Hydra's ``hydra.searchpath`` override for ``extra_config_dirs()`` (none when there are none)."""
+    dirs = extra_config_dirs()
+    if not dirs:
+        return []
+    return ["hydra.searchpath=[" + ",".join(f"'file://{d}'" for d in dirs) + "]"]
 
 
 def _register_schema() -> None:
@@ -51,7 +75,8 @@ def compose_raw(overrides: list[str] | tuple[str, ...] = (), config_name: str = 
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3", job_name="clf"):
-            return hydra_compose(config_name=config_name, overrides=list(overrides), return_hydra_config=hydra_node)
+            return hydra_compose(config_name=config_name, overrides=[*search_path_overrides(), *overrides],
+                                 return_hydra_config=hydra_node)
     except ClfError:
         raise
     except Exception as exc:  # Hydra and OmegaConf raise many types; all mean "bad config"

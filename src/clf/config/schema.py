@@ -108,6 +108,8 @@ class TrainConfig:
     early_stopping_patience: Optional[int] = None
     progress: str = "auto"
     num_threads: Optional[int] = None
+    # what a completed run keeps: best (best.pt and the final record, no optimizer state) | all
+    keep_checkpoints: str = "best"
 
 
 @dataclass

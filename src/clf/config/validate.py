@@ -15,6 +15,7 @@ CHOICES = {
     "optim.schedule": ("none", "linear", "cosine", "plateau"),
     "precision": ("fp32", "bf16"),
     "train.progress": ("auto", "bar", "log", "none"),
+    "train.keep_checkpoints": ("best", "all"),
 }
 POSITIVE = (
     "embeddings.dim", "model.num_heads", "model.hidden_size", "model.max_len", "model.max_tokens",

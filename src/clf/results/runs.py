@@ -152,6 +152,8 @@ def read_run(path: Path, name: str) -> RunRecord:
         # "no limit" is "all N documents": a learning curve's last point gets its place on the x axis
         config[TRAIN_LIMIT] = int(values["train_documents"])
     job_state = status.get("state") if status else None
+    if metrics is not None and metrics.get("status") == COMPLETED:
+        job_state = None  # training's own final record wins over a status.json that lags behind it
     if job_state is not None and job_state != COMPLETED:
         detail = _last_line(status.get("error") or "") or (_progress(metrics) if metrics else "")
         return RunRecord(path, name, str(job_state), detail, values, config)

@@ -21,10 +21,12 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from clf.config.compose import check_schema, compose_raw, config_dir, to_container
+from clf.config.compose import check_schema, compose_raw, config_dir, extra_config_dirs, to_container
 from clf.config.validate import validate
 from clf.errors import ClfError, one_line
 from clf.slurm.manifest import RUNS_DIR
+from clf.slurm.paths import absolute_config
+from clf.slurm.profile import implied_device
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=,+-]")
 _MAX_NAME = 80
@@ -68,7 +70,7 @@ class _Composer:
 
     def __init__(self) -> None:
         self.parser = OverridesParser.create()
-        self.conf_dir = config_dir()
+        self.conf_dirs = [config_dir(), *extra_config_dirs()]
         self._parsed: dict[str, Override] = {}
         self._groups: dict[str, bool] = {}
         self._bases: dict[tuple[str, ...], tuple[DictConfig, dict[str, str]]] = {}
@@ -90,7 +92,7 @@ class _Composer:
         if key == "hydra" or key.startswith(("hydra.", "hydra/")):
             return True
         if key not in self._groups:
-            self._groups[key] = (self.conf_dir / key).is_dir()
+            self._groups[key] = any((d / key).is_dir() for d in self.conf_dirs)
         return self._groups[key]
 
     def base(self, overrides: list[str]) -> tuple[DictConfig, dict[str, str]]:
@@ -194,6 +196,8 @@ def plan(overrides: list[str], now: float | None = None) -> Plan:
     for run, pairs, name in zip(runs, labels, names):
         run_dir = sweep_dir / RUNS_DIR / name
         config = composer.config(run, {"run_dir": str(run_dir), "sweep_dir": str(sweep_dir)})
+        config["device"] = implied_device(config, run)
+        absolute_config(config, Path.cwd())  # jobs and resubmits may start from any directory
         if config["cluster"] != first["cluster"]:
             raise ClfError("cluster settings must be the same for every run of a sweep (submit separate sweeps)")
         planned.append(PlannedRun(name, " ".join(f"{k}={v}" for k, v in pairs), run, config))

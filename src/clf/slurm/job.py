@@ -55,6 +55,7 @@ class RunSpec:
     max_num_timeout: int = 3
     max_num_preempt: int = 3
     cpus_per_task: int = 1
+    workdir: str = ""         # clf <command> jobs run in the directory `clf submit` ran in
 
 
 @dataclass(frozen=True)
@@ -105,11 +106,14 @@ class Journal:
                 "submission": self.spec.submission}
 
     def start(self) -> None:
+        from clf.slurm.snapshot import running_code
+
         last = self.previous[-1] if self.previous else {}
         if last.get("event") == "start":  # that attempt never ended: its node went down, or a SIGKILL
             jobfiles.append_attempt(self.run_dir, {**last, "event": "end", "start": last.get("time"),
                                                    "end": _iso(self.started), "reason": "lost"})
-        jobfiles.append_attempt(self.run_dir, {"event": "start", **self._identity(), "time": _iso(self.started)})
+        jobfiles.append_attempt(self.run_dir, {"event": "start", **self._identity(), "time": _iso(self.started),
+                                               "code": running_code()})
         self.status(jobfiles.RUNNING)
 
     def status(self, state: str, error: str | None = None, seconds: float | None = None) -> None:
@@ -163,6 +167,8 @@ def _train(spec: RunSpec, info: JobInfo, stop: StopRequest) -> tuple[str, str | 
 def _command(spec: RunSpec, stop: StopRequest) -> tuple[str, str | None]:
     """``clf <argv>`` in this process, stopped at once by a signal; a non-zero exit status raises."""
     name, *args = spec.argv
+    if spec.workdir:
+        os.chdir(spec.workdir)
     try:
         with stop.raising():
             code = importlib.import_module(f"clf.commands.{name.replace('-', '_')}").main(list(args))

@@ -34,7 +34,7 @@ def make_spec(manifest: Manifest, run: RunEntry, cluster: ClusterConfig, submiss
                    submission=submission, kind=run.kind, config=run.config, argv=tuple(run.argv),
                    timeout_min=cluster.timeout_min, signal_delay_s=cluster.signal_delay_s,
                    max_num_timeout=cluster.max_num_timeout, max_num_preempt=cluster.max_num_preempt,
-                   cpus_per_task=cluster.cpus_per_task)
+                   cpus_per_task=cluster.cpus_per_task, workdir=manifest.submit_dir)
 
 
 def resolve_after(after: dict[str, list[str]], executor: str) -> str | None:
@@ -66,7 +66,7 @@ def submit(manifest: Manifest, runs: list[RunEntry], cluster: ClusterConfig, kin
     after = {kind: [value if _JOB_ID.fullmatch(value) else str(Path(value).absolute()) for value in values]
              for kind, values in (after or {}).items() if values}
     index = len(manifest.submissions)
-    submission = Submission(time=now_iso(), kind=kind, runs=[r.name for r in runs], after=after)
+    submission = Submission(time=now_iso(), kind=kind, runs=[r.name for r in runs], after=after, directory=os.getcwd())
     submission.dependency = resolve_after(after, cluster.executor)
     specs = [make_spec(manifest, run, cluster, index) for run in runs]
     for run in runs:

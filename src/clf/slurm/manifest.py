@@ -64,6 +64,8 @@ class Submission:
     runner: dict[str, Any] | None = None     # local executor: {"pid": ..., "host": ...}
     sbatch_calls: int = 0
     seconds: float = 0.0
+    directory: str = ""                      # where `clf submit` / `clf resubmit` ran
+    code: dict[str, Any] | None = None       # the code snapshot its jobs import (clf.slurm.snapshot)
 
 
 @dataclass
@@ -79,6 +81,7 @@ class Manifest:
     submissions: list[Submission] = field(default_factory=list)
     runs: list[RunEntry] = field(default_factory=list)
     format: int = FORMAT
+    submit_dir: str = ""                     # where `clf submit` ran: --job commands run there
 
     @property
     def path(self) -> Path:

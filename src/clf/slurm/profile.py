@@ -149,6 +149,20 @@ def machine_gpus() -> tuple[int, ...]:
     return tuple(int(v) for v in value.split(",") if v.strip().isdigit())
 
 
+def is_gpu_profile(cluster: dict[str, Any]) -> bool:
+    """A profile that requests a GPU (the local profile's ``gpus_per_node: 0`` does not)."""
+    return int(cluster.get("gpus_per_node") or 0) > 0 or "gpu" in str(cluster.get("gres") or "")
+
+
+def implied_device(config: dict[str, Any], overrides: list[str]) -> str:
+    """The device of a run submitted with ``overrides``: ``cuda`` on a GPU profile when no
+    override names a device (an explicit ``device=cpu`` or ``device=auto`` is kept)."""
+    explicit = any(o.split("=", 1)[0].lstrip("+~") == "device" for o in overrides)
+    if not explicit and config.get("device") == "auto" and is_gpu_profile(config.get("cluster") or {}):
+        return "cuda"
+    return str(config.get("device"))
+
+
 def check_python() -> None:
     """The interpreter jobs run (submitit writes its path into the script)."""
     check_script_path(Path(sys.executable), "the python executable")

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from clf.atomic import atomic_torch_save, fsync_dir
@@ -26,29 +24,6 @@ FORMAT = 1
 
 class CheckpointError(Exception):
     pass
-
-
-def rng_state() -> dict[str, Any]:
-    """Every RNG the run uses, as tensors and plain values (safe for weights_only)."""
-    np_name, np_key, np_pos, np_has_gauss, np_gauss = np.random.get_state()
-    state = {
-        "python": random.getstate(),
-        "numpy": {"name": np_name, "key": torch.from_numpy(np_key.astype(np.int64)), "pos": int(np_pos),
-                  "has_gauss": int(np_has_gauss), "gauss": float(np_gauss)},
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    n = state["numpy"]
-    np.random.set_state((n["name"], n["key"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def save_last(directory: Path, payload: dict[str, Any]) -> Path:

@@ -9,16 +9,9 @@ from __future__ import annotations
 import torch
 from omegaconf import DictConfig
 
+from clf.device import select_device
 from clf.errors import ClfError
 from clf.train.distributed import Dist, init_distributed
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ClfError(f"device={name} but no CUDA device is available (use device=cpu or device=auto)")
-    return torch.device(name)
 
 
 def autocast_dtype(cfg: DictConfig, device: torch.device) -> torch.dtype | None:
@@ -33,7 +26,7 @@ def setup_device(cfg: DictConfig) -> tuple[torch.device, Dist, torch.dtype | Non
     """This process's device (its local GPU under data parallelism), its rank, autocast's dtype."""
     if cfg.train.num_threads:
         torch.set_num_threads(cfg.train.num_threads)
-    device = pick_device(cfg.device)
+    device = select_device(cfg.device)  # the CUDA preflight (clf.device)
     ctx = init_distributed(device.type == "cuda")
     if ctx.enabled and device.type == "cuda":
         device = torch.device("cuda", ctx.local_rank)

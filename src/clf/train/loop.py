@@ -24,17 +24,20 @@ from clf.atomic import atomic_write_text
 from clf.config.compose import to_container, to_yaml
 from clf.data.batching import collate, epoch_plan
 from clf.data.dataset import Dataset, load_dataset
+from clf.device import describe_device
 from clf.embeddings import load_word2vec
 from clf.errors import ClfError
 from clf.model import DocumentAttentionClassifier, build_model
-from clf.names import COMPLETED, CONFIG, INTERRUPTED, METRICS, PREDICTIONS, RUNNING
+from clf.names import CHECKPOINTS, COMPLETED, CONFIG, INTERRUPTED, METRICS, PREDICTIONS, RUNNING
 from clf.optim import build_optimizer, build_scheduler, clip_gradients, settle_weights
 from clf.stop import EXIT_RESUMABLE, StopRequest
 from clf.train.device import setup_device
 from clf.train.distributed import Dist, any_rank, barrier, shard, sum_gradients
 from clf.train.evaluate import evaluate
+from clf.train.lock import hold_run_dir
 from clf.train.monitor import Monitor
 from clf.train.outputs import split_metrics, write_metrics, write_predictions
+from clf.train.retention import apply_retention, remove_stale_temp_files
 from clf.train.saver import CheckpointSaver, TrainState, load_resumable
 from clf.train.tensorboard import write_hparams
 
@@ -101,8 +104,19 @@ def total_steps(cfg: DictConfig, batches_per_epoch: int) -> int:
 
 
 def train(cfg: DictConfig, run_dir: Path, stop: StopRequest | None = None) -> RunResult:
-    """Train (or resume, or just report) the run in ``run_dir``."""
-    stop = stop or StopRequest()
+    """Train (or resume, or just report) the run in ``run_dir``, holding its lock (one trainer per
+    run); a completed run then keeps the checkpoints of ``train.keep_checkpoints``."""
+    with hold_run_dir(run_dir) as holder:
+        if holder:  # rank 0: temp files of a killed write go
+            remove_stale_temp_files(run_dir)
+        result = _train(cfg, run_dir, stop or StopRequest())
+        if holder and result.status == COMPLETED:
+            apply_retention(run_dir / CHECKPOINTS, cfg.train.keep_checkpoints)
+        return result
+
+
+def _train(cfg: DictConfig, run_dir: Path, stop: StopRequest) -> RunResult:
+    """The run itself, phase by phase (see the module's docstring)."""
     # -- resume or report: the newest checkpoint (refused if written for another config) --
     ckpt = load_resumable(run_dir, cfg)
     done = _completed_metrics(run_dir)
@@ -110,13 +124,14 @@ def train(cfg: DictConfig, run_dir: Path, stop: StopRequest | None = None) -> Ru
         log.info("%s already finished at step %d; not retraining", run_dir, ckpt["state"]["step"])
         return RunResult(COMPLETED, done, run_dir)
 
-    # -- device and processes (clf.train.device), seeds --
+    # -- device and processes (clf.train.device; the CUDA preflight runs before any data is read), seeds --
     device, ctx, amp = setup_device(cfg)
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed % 2**32)
 
     # -- data, model, optimizer, schedule; the checkpoint's state over them --
     run = _build(cfg, run_dir, device, ctx, amp)
+    log.info("device: %s", ", ".join(f"{k} {v}" for k, v in describe_device(device).items() if v is not None))
     state = run.saver.restore(ckpt) if ckpt is not None else TrainState()
     if ckpt is not None:
         log.info("resuming %s at step %d (epoch %d, batch %d)", run_dir, state.step, state.epoch, state.batch_in_epoch)
@@ -220,7 +235,7 @@ def _interrupted(run: _Run, state: TrainState, monitor: Monitor, stop: StopReque
     monitor.close()
     log.warning("stopped by %s at step %d; checkpoint saved; run again to resume",
                 stop.signal_name or "another rank's signal", state.step)
-    metrics = _running_metrics(run.cfg, state, run.total, status=INTERRUPTED)
+    metrics = _running_metrics(run, state, status=INTERRUPTED)
     if run.ctx.is_main:
         write_metrics(run.run_dir, metrics)
     return RunResult(INTERRUPTED, metrics, run.run_dir)
@@ -248,7 +263,7 @@ def _evaluate_dev(run: _Run, state: TrainState, monitor: Monitor) -> bool:
     if run.cfg.optim.schedule == "plateau":
         run.scheduler.step(dev["f1"])
     if run.ctx.is_main:
-        write_metrics(run.run_dir, _running_metrics(run.cfg, state, run.total))
+        write_metrics(run.run_dir, _running_metrics(run, state))
     patience = run.cfg.train.early_stopping_patience
     return patience is not None and state.evals_without_improvement >= patience
 
@@ -261,11 +276,11 @@ def _completed_metrics(run_dir: Path) -> dict[str, Any] | None:
     return metrics if isinstance(metrics, dict) and metrics.get("status") == COMPLETED else None
 
 
-def _running_metrics(cfg: DictConfig, state: TrainState, total: int, status: str = RUNNING) -> dict[str, Any]:
+def _running_metrics(run: _Run, state: TrainState, status: str = RUNNING) -> dict[str, Any]:
     return {"status": status, "dev_f1": state.best_f1 if state.best_step >= 0 else None,
             "best_step": state.best_step if state.best_step >= 0 else None, "steps": state.step,
-            "total_steps": total, "epochs": state.epoch, "train_seconds": round(state.train_seconds, 3),
-            "config": to_container(cfg)}
+            "total_steps": run.total, "epochs": state.epoch, "train_seconds": round(state.train_seconds, 3),
+            "device": describe_device(run.device), "config": to_container(run.cfg)}
 
 
 def _finish(run: _Run, state: TrainState, monitor: Monitor | None) -> RunResult:
@@ -283,7 +298,7 @@ def _finish(run: _Run, state: TrainState, monitor: Monitor | None) -> RunResult:
         metrics.update(split_metrics(name, split_scores))
     metrics.update(best_step=state.best_step, steps=state.step, epochs=state.epoch,
                    train_seconds=round(state.train_seconds, 3), train_documents=len(dataset["train"]),
-                   config=to_container(run.cfg))
+                   device=describe_device(run.device), config=to_container(run.cfg))
     if ctx.is_main:
         if monitor is not None:
             write_hparams(monitor.writer, run.cfg, metrics)

@@ -8,7 +8,8 @@
 ``model``              the model's state dict
 ``optimizer``          the optimizer's state dict (LazyAdamW's pending weight decay included)
 ``scheduler``          the learning-rate scheduler's state dict
-``rng``                every RNG (python, numpy, torch, cuda) of every rank, in rank order
+``rng``                every RNG (python, numpy, torch; CUDA: the rank's own device's) of every
+                       rank, in rank order (``clf.train.rng``)
 ``config_yaml``        the resolved config: a resumed run must match it but for the keys
                        of ``clf.names.RESUMABLE_CHANGES``
 ``vocab_fingerprint``  the vocabulary's fingerprint: a resumed run must have the same one
@@ -35,6 +36,8 @@ from clf.errors import ClfError
 from clf.names import BEST, CHECKPOINTS, RESUMABLE_CHANGES, key_in
 from clf.train import checkpoint
 from clf.train.distributed import Dist, barrier, gather_objects
+from clf.train.retention import is_record_only
+from clf.train.rng import rng_state, set_rng_state
 
 log = logging.getLogger("clf.train")
 
@@ -97,9 +100,13 @@ class CheckpointSaver:
         self.directory = run_dir / CHECKPOINTS
         self.cfg, self.model, self.optimizer, self.scheduler = cfg, model, optimizer, scheduler
         self.vocab, self.ctx = vocab, ctx
+        self.device = next(model.parameters()).device  # whose CUDA random stream the checkpoint keeps
 
     def restore(self, ckpt: dict[str, Any]) -> TrainState:
         """Load a checkpoint (from ``load_resumable``) into the model, optimizer, scheduler and RNGs."""
+        if is_record_only(ckpt):
+            raise ClfError("run_dir holds a finished run whose training state was dropped (train.keep_checkpoints=best) "
+                           "and no completed metrics.json; train it again in a new run_dir=")
         if ckpt["vocab_fingerprint"] != self.vocab.fingerprint():
             raise ClfError("run_dir holds a checkpoint trained with another vocabulary")
         self.model.load_state_dict(ckpt["model"])
@@ -109,7 +116,7 @@ class CheckpointSaver:
         if len(rng) != ctx.world:
             log.warning("checkpoint was written by %d processes, resuming with %d: random streams differ", len(rng),
                         ctx.world)
-        checkpoint.set_rng_state(rng[ctx.rank % len(rng)])
+        set_rng_state(rng[ctx.rank % len(rng)], self.device)
         state = TrainState(**ckpt["state"])
         if not ctx.is_main:
             state.loss_sum = 0.0  # the stored sum is over all ranks; rank 0 carries it
@@ -117,7 +124,7 @@ class CheckpointSaver:
 
     def save(self, state: TrainState) -> None:
         """``last.pt`` (the one it replaces becomes ``previous.pt``); ``state.loss_sum`` summed over ranks."""
-        rng = gather_objects(checkpoint.rng_state(), self.ctx)
+        rng = gather_objects(rng_state(self.device), self.ctx)
         if self.ctx.is_main:
             checkpoint.save_last(self.directory, {
                 "state": asdict(state), "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),

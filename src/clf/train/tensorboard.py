@@ -34,4 +34,5 @@ def hparams_of(cfg: DictConfig) -> dict[str, Any]:
 def write_hparams(writer: SummaryWriter, cfg: DictConfig, metrics: dict[str, Any]) -> None:
     scores = {f"hparam/{k}": float(v) for k, v in metrics.items()
               if k.startswith(("dev_", "test_")) and isinstance(v, (int, float))}
-    writer.add_hparams(hparams_of(cfg), scores, run_name=".")
+    device = {f"device.{k}": v for k, v in (metrics.get("device") or {}).items() if v is not None}
+    writer.add_hparams({**hparams_of(cfg), **device}, scores, run_name=".")
