@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from clf.atomic import atomic_directory, atomic_torch_save, atomic_write, atomic_write_json, atomic_write_text
-from clf.train import checkpoint
+from clf.train import checkpoint, rng
 
 
 def leftovers(directory) -> list[str]:
@@ -135,12 +135,12 @@ def test_rng_state_round_trip(tmp_path):
     np.random.seed(2)
     torch.manual_seed(3)
     np.random.standard_normal()  # leaves a cached gaussian in numpy's state
-    state = checkpoint.rng_state()
+    state = rng.rng_state()
     atomic_torch_save(tmp_path / "rng.pt", state)
     first = (random.random(), np.random.standard_normal(), np.random.rand(), torch.rand(3))
     random.seed(99)
     np.random.seed(99)
     torch.manual_seed(99)
-    checkpoint.set_rng_state(torch.load(tmp_path / "rng.pt", weights_only=True))
+    rng.set_rng_state(torch.load(tmp_path / "rng.pt", weights_only=True))
     second = (random.random(), np.random.standard_normal(), np.random.rand(), torch.rand(3))
     assert first[:3] == second[:3] and torch.equal(first[3], second[3])
