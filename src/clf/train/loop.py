@@ -28,6 +28,7 @@ from clf.errors import ClfError
 from clf.evaluate import evaluate
 from clf.model import DocumentAttentionClassifier, build_model
 from clf.optim import build_optimizer, build_scheduler, clip_gradients
+from clf.train import budget
 from clf.train import checkpoint
 from clf.train.outputs import METRICS, STATUS_COMPLETED, split_metrics, write_metrics, write_predictions
 from clf.train.progress import Progress
@@ -160,7 +161,7 @@ def _restore(ckpt: dict[str, Any], model, optimizer, scheduler, cfg: DictConfig,
 
 
 def total_steps(cfg: DictConfig, batches_per_epoch: int) -> int:
-    return cfg.train.max_steps if cfg.train.max_steps is not None else cfg.train.epochs * batches_per_epoch
+    return budget.total_steps(cfg.train, batches_per_epoch)
 
 
 class _NoWriter:
