@@ -14,12 +14,12 @@ from conftest import make_dataset, run_clf, train_args
 
 
 def train_group(**values):
-    return OmegaConf.create({"epochs": None, "min_steps": 1000, "max_steps": None, **values})
+    return OmegaConf.create({"epochs": None, "min_steps": 900, "max_steps": None, **values})
 
 
 @pytest.mark.parametrize("values, batches, expected", [
-    ({}, 16, 1000),                                  # 1,000 docs at batch 64: min_steps, not 48 steps
-    ({}, 313, 1000),                                 # IMDB at batch 64: 3 epochs are 939 steps < 1000
+    ({}, 16, 900),                                   # 1,000 docs at batch 64: min_steps, not 48 steps
+    ({}, 313, AUTO_EPOCHS * 313),                    # IMDB at batch 64: 3 epochs (939 steps), as before
     ({}, 1000, AUTO_EPOCHS * 1000),                  # large sets: 3 epochs
     ({"epochs": 2}, 16, 32),                         # an explicit epoch count is exact
     ({"epochs": 0, "max_steps": 7}, 16, 7),
@@ -32,7 +32,9 @@ def test_total_steps(values, batches, expected):
 
 def test_defaults_adapt_and_the_homework_recipe_stays_one_epoch(compose_cfg):
     cfg = compose_cfg()
-    assert cfg.train.epochs is None and cfg.train.min_steps == 1000
+    assert cfg.train.epochs is None and cfg.train.min_steps == 900
+    imdb_batches = -(-20_000 // cfg.train.batch_size)
+    assert total_steps(cfg.train, imdb_batches) == 3 * imdb_batches   # IMDB's budget is what it was
     homework = compose_cfg("experiment=homework", "embeddings.dir=x")
     assert total_steps(homework.train, 20_000) == 20_000   # batch 1: one epoch of 20k documents
 
