@@ -27,6 +27,7 @@ import gzip
 import itertools
 import json
 import os
+import random
 import re
 import statistics
 import subprocess
@@ -136,9 +137,11 @@ def fasttext_run(records: dict, work: Path, seed: int, lowercase: bool = False, 
 
     work.mkdir(parents=True, exist_ok=True)
     train_file = work / f"train{'-lc' if lowercase else ''}.txt"
-    if not train_file.exists():
+    if not train_file.exists():   # shuffled: fastText reads in file order, and a file sorted by label ruins it
         lines = fasttext_lines(records["train"].texts, lowercase)
-        train_file.write_text("".join(f"__label__{y} {x}\n" for x, y in zip(lines, records["train"].labels)))
+        rows = [f"__label__{y} {x}\n" for x, y in zip(lines, records["train"].labels)]
+        random.Random(0).shuffle(rows)
+        train_file.write_text("".join(rows))
     start = time.perf_counter()
     model = fasttext.train_supervised(str(train_file), seed=seed, thread=1, verbose=0, **params)
     seconds = time.perf_counter() - start
