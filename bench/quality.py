@@ -87,7 +87,7 @@ def csv_overrides(paths: dict[str, Path]) -> list[str]:
 
 def vectors_root(out: Path, w2v: list[str]) -> Path:
     """Vectors made with the same word2vec overrides are shared between candidates."""
-    return out / ("w2v-" + "-".join(w2v).replace("/", "_") if w2v else "w2v")
+    return out / ("w2v-" + re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(w2v)) if w2v else "w2v")   # no '=' in a Hydra value
 
 
 def make_datasets(imdb: Path, out: Path, imdb_vectors: Path | None, vectors: Path) -> list[Dataset]:
