@@ -14,11 +14,14 @@ EPILOG = """examples:
   clf aggregate sweeps/heads                          # group by every key that varies (not seed)
   clf aggregate sweeps/heads sweeps/lr --by model.num_heads,optim.lr --out results/heads-lr
   clf aggregate sweeps/lr --by lr --latex --no-plots  # a unique suffix names a key
+  clf aggregate sweeps/heads --ensemble               # + each group's seeds averaged into one model
 
 Writes NAME.csv (one row per run), NAME.md (the grouped table and the unfinished runs),
 NAME.tex with --latex, and PNG plots: NAME.dev_f1.png (dev F1 against step, from TensorBoard)
 and NAME.f1_vs_KEY.png for each numeric grouping key. Runs that failed, are still running or
-have corrupt files are listed apart; safe to run while jobs write."""
+have corrupt files are listed apart; safe to run while jobs write. With --ensemble, each group's
+runs are also averaged (mean predicted probability): the table gets the ensemble's dev and test
+F1, and NAME.ensemble/<group>/{dev,test}.csv hold its Kaggle files (inst_id,predicted_label)."""
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -31,6 +34,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
                         help="output path without suffix (default: results/<name of the first SWEEP_DIR>)")
     parser.add_argument("--latex", action="store_true", help="also write NAME.tex (booktabs tabular)")
     parser.add_argument("--no-plots", dest="plots", action="store_false", help="skip the PNG plots")
+    parser.add_argument("--ensemble", action="store_true",
+                        help="average each group's runs (seeds) into one ensemble: its F1 and Kaggle files")
     return parser.parse_args(argv)
 
 
@@ -87,7 +92,7 @@ def main(argv: list[str]) -> int:
         from clf.results.aggregate import aggregate, report, write_tables
 
         by = [key.strip() for value in args.by for key in value.split(",") if key.strip()]
-        agg = aggregate(args.dirs, by)
+        agg = aggregate(args.dirs, by, ensemble=args.ensemble)
     except BaseException:
         if plotter is not None:
             plotter.cancel()

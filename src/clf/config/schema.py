@@ -96,7 +96,9 @@ class TrainConfig:
     """Batching, length of training, evaluation, logging and checkpoint cadence."""
 
     batch_size: int = 64
-    epochs: int = 3
+    # null: 3 epochs or min_steps steps, whichever is more (clf.train.budget); N: exactly N epochs
+    epochs: Optional[int] = None
+    min_steps: int = 900
     max_steps: Optional[int] = None
     # documents are sorted by length inside windows of this many batches
     bucket_batches: int = 50

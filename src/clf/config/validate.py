@@ -24,7 +24,7 @@ POSITIVE = (
     "train.num_threads", "data.min_count", "data.max_size", "data.train_limit",
 )
 NON_NEGATIVE = (
-    "model.hidden_layers", "train.epochs", "optim.weight_decay", "optim.warmup_steps",
+    "model.hidden_layers", "train.epochs", "train.min_steps", "optim.weight_decay", "optim.warmup_steps",
     "train.checkpoint_seconds", "optim.plateau_patience",
 )
 

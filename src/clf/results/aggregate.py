@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -18,6 +18,8 @@ from clf.results.table import (STATS, RUN_COLUMNS, TAIL_COLUMNS, group_label, gr
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+
+    from clf.results.ensemble import GroupEnsemble
 
 log = logging.getLogger(__name__)
 DEV_F1_TAG = "F1/dev"
@@ -33,20 +35,31 @@ class Aggregate:
     keys: list[str]
     groups: pd.DataFrame
     pending: pd.DataFrame
+    ensembles: list[GroupEnsemble] | None = field(default=None)
 
     @property
     def completed(self) -> pd.DataFrame:
         return self.runs[self.runs["state"] == COMPLETED]
 
 
-def aggregate(roots: Sequence[str | Path], by: Sequence[str] | None = None) -> Aggregate:
-    """Read every run under ``roots`` and group the completed ones by ``by`` (default: swept keys)."""
+def aggregate(roots: Sequence[str | Path], by: Sequence[str] | None = None, ensemble: bool = False) -> Aggregate:
+    """Read every run under ``roots`` and group the completed ones by ``by`` (default: swept keys).
+
+    With ``ensemble``, each group's runs (its seeds) are also averaged into one seed ensemble.
+    """
     frame, config_keys = runs_frame(load_runs(roots))
     done = frame[frame["state"] == COMPLETED]
     swept = swept_keys(done if len(done) else frame, config_keys)
     keys = resolve_keys(by, config_keys, swept) if by else swept
     groups = group_stats(done, keys) if len(done) else pd.DataFrame(columns=[*keys, *STATS, "best"])
-    return Aggregate([Path(r) for r in roots], frame, config_keys, keys, groups, frame[frame["state"] != COMPLETED])
+    found = None
+    if ensemble:
+        from clf.results.ensemble import ensembles, with_f1_columns
+
+        found = ensembles(groups, [group_label(g, keys) for _, g in groups.iterrows()])
+        groups = with_f1_columns(groups, found)
+    return Aggregate([Path(r) for r in roots], frame, config_keys, keys, groups, frame[frame["state"] != COMPLETED],
+                     found)
 
 
 def report(agg: Aggregate) -> str:
@@ -59,7 +72,9 @@ def report(agg: Aggregate) -> str:
     if n_done:
         lines += [markdown_table(*_grouped(agg)), "",
                   "`*`: best mean dev F1. F1: mean ± sample std over the group's runs; test F1 at each run's "
-                  "best-dev checkpoint; best step and train time: means.", ""]
+                  "best-dev checkpoint; best step and train time: means."
+                  + (" Ensemble F1: the F1 of the group's mean predicted probability (its seeds averaged)."
+                     if agg.ensembles is not None else ""), ""]
     else:
         lines += ["No completed runs yet.", ""]
     if n_pending:
@@ -87,11 +102,16 @@ def output_path(out: Path, suffix: str) -> Path:
 
 
 def write_tables(agg: Aggregate, out: Path, latex: bool = False) -> list[Path]:
-    """``NAME.csv`` (runs), ``NAME.md`` (report) and, with ``latex``, ``NAME.tex`` (grouped table)."""
+    """``NAME.csv`` (runs), ``NAME.md`` (report), with ``latex`` ``NAME.tex`` (grouped table), and the
+    seed ensembles' Kaggle files ``NAME.ensemble/<group>/<split>.csv`` when they were computed."""
     written = [atomic_write_text(output_path(out, ".csv"), runs_csv(agg)),
                atomic_write_text(output_path(out, ".md"), report(agg))]
     if latex and len(agg.groups):
         written.append(atomic_write_text(output_path(out, ".tex"), latex_table(*_grouped(agg))))
+    if agg.ensembles:
+        from clf.results.ensemble import write_ensembles
+
+        written += write_ensembles(agg.ensembles, output_path(out, ".ensemble"))
     return written
 
 

@@ -18,6 +18,7 @@ TAIL_COLUMNS = ("detail", "path")
 STATS = {"runs": ("dev_f1", "size"), "dev_f1_mean": ("dev_f1", "mean"), "dev_f1_std": ("dev_f1", "std"),
          "test_f1_mean": ("test_f1", "mean"), "test_f1_std": ("test_f1", "std"),
          "best_step": ("best_step", "mean"), "train_seconds": ("train_seconds", "mean"), "members": ("path", list)}
+ENSEMBLE_HEADERS = {"ensemble_dev_f1": "ensemble dev F1", "ensemble_test_f1": "ensemble test F1"}  # --ensemble
 
 
 def runs_frame(records: Sequence[RunRecord]) -> tuple[pd.DataFrame, list[str]]:
@@ -100,15 +101,18 @@ def _mean_std(mean: float, std: float) -> str:
 def grouped_rows(groups: pd.DataFrame, keys: Sequence[str]) -> tuple[list[str], list[list[str]], list[bool]]:
     """Headers, cells and right-alignment of the grouped table (for Markdown and LaTeX)."""
     key_headers = list(keys) or ["group"]
-    headers = [*key_headers, "runs", "dev F1", "test F1", "best step", "train time", "best"]
+    ensemble = [c for c in ENSEMBLE_HEADERS if c in groups.columns]
+    headers = [*key_headers, "runs", "dev F1", "test F1", *(ENSEMBLE_HEADERS[c] for c in ensemble), "best step",
+               "train time", "best"]
     rows = []
     for _, g in groups.iterrows():
         key_cells = [format_value(g[k]) for k in keys] or ["all runs"]
         best_step = "n/a" if math.isnan(g["best_step"]) else f"{g['best_step']:.0f}"
+        ensemble_cells = [_mean_std(g[c], math.nan) for c in ensemble]
         rows.append([*key_cells, str(g["runs"]), _mean_std(g["dev_f1_mean"], g["dev_f1_std"]),
-                     _mean_std(g["test_f1_mean"], g["test_f1_std"]), best_step, format_seconds(g["train_seconds"]),
-                     "*" if g["best"] else ""])
-    right = [False] * len(key_headers) + [True] * 5 + [False]
+                     _mean_std(g["test_f1_mean"], g["test_f1_std"]), *ensemble_cells, best_step,
+                     format_seconds(g["train_seconds"]), "*" if g["best"] else ""])
+    right = [False] * len(key_headers) + [True] * (5 + len(ensemble)) + [False]
     return headers, rows, right
 
 

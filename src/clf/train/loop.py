@@ -31,6 +31,7 @@ from clf.model import DocumentAttentionClassifier, build_model
 from clf.names import CHECKPOINTS, COMPLETED, CONFIG, INTERRUPTED, METRICS, PREDICTIONS, RUNNING
 from clf.optim import build_optimizer, build_scheduler, clip_gradients, settle_weights
 from clf.stop import EXIT_RESUMABLE, StopRequest
+from clf.train import budget
 from clf.train.device import setup_device
 from clf.train.distributed import Dist, any_rank, barrier, shard, sum_gradients
 from clf.train.evaluate import evaluate
@@ -100,7 +101,7 @@ def prepare_data(cfg: DictConfig) -> tuple[Dataset, torch.Tensor | None]:
 
 
 def total_steps(cfg: DictConfig, batches_per_epoch: int) -> int:
-    return cfg.train.max_steps if cfg.train.max_steps is not None else cfg.train.epochs * batches_per_epoch
+    return budget.total_steps(cfg.train, batches_per_epoch)
 
 
 def train(cfg: DictConfig, run_dir: Path, stop: StopRequest | None = None) -> RunResult:

@@ -13,14 +13,25 @@ import pandas as pd
 from clf.atomic import atomic_write_bytes, atomic_write_json
 from clf.names import METRICS
 
+PROBABILITIES_SUFFIX = ".proba.csv"   # predictions/dev.csv -> predictions/dev.proba.csv
+
+
+def probabilities_path(predictions: Path) -> Path:
+    """Where the probabilities behind a Kaggle file are kept (seed ensembles average them)."""
+    return predictions.with_name(predictions.name.removesuffix(".csv") + PROBABILITIES_SUFFIX)
+
+
+def _write_frame(path: Path, frame: pd.DataFrame, float_format: str | None = None) -> None:
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False, float_format=float_format)
+    atomic_write_bytes(path, buffer.getvalue().encode("utf-8"))
 
 
 def write_predictions(path: Path, inst_ids: np.ndarray, probabilities: np.ndarray) -> None:
-    """``inst_id,predicted_label`` (the homework's Kaggle format)."""
-    frame = pd.DataFrame({"inst_id": np.asarray(inst_ids), "predicted_label": (probabilities >= 0.5).astype(int)})
-    buffer = io.StringIO()
-    frame.to_csv(buffer, index=False)
-    atomic_write_bytes(path, buffer.getvalue().encode("utf-8"))
+    """``inst_id,predicted_label`` (the homework's Kaggle format), and ``inst_id,probability`` beside it."""
+    ids, probabilities = np.asarray(inst_ids), np.asarray(probabilities, dtype=np.float64)
+    _write_frame(probabilities_path(path), pd.DataFrame({"inst_id": ids, "probability": probabilities}), "%.7g")
+    _write_frame(path, pd.DataFrame({"inst_id": ids, "predicted_label": (probabilities >= 0.5).astype(int)}))
 
 
 def write_metrics(run_dir: Path, metrics: dict[str, Any]) -> None:

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# IMDB test F1 >= 0.90 (issue 12): the configuration dev F1 selected in the capacity sweep
+# (results/capacity.md: 64 heads, no hidden layer, best dev F1 of the 6 configurations), trained
+# with today's defaults over 3 seeds, and its seed ensemble (clf aggregate --ensemble). Test F1
+# is read once, at each run's best-dev checkpoint. CONFIGS adds configurations to compare on dev
+# (each a space-separated list of overrides; separate configurations with ';').
+#   bash bench/imdb90.sh [OUT]      # default bench/out/imdb90; DATA, VECTORS name the inputs
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=$(realpath -m "${1:-bench/out/imdb90}")
+data=$(realpath "${DATA:-../shared/data/imdb}")
+vectors=$(realpath "${VECTORS:-../shared/data/imdb-w2v}")
+py=${PYTHON:-.venv/bin/python}
+IFS=';' read -r -a configs <<<"${CONFIGS:-model.num_heads=64}"
+for config in "${configs[@]}"; do
+  name=$(tr ' =' '_-' <<<"$config")
+  for seed in 0 1 2; do
+    run="$out/runs/$name/seed$seed"
+    [[ -e $run/metrics.json ]] && grep -q '"status": "completed"' "$run/metrics.json" && continue
+    mkdir -p "$run"
+    # shellcheck disable=SC2086  # each config is a list of overrides
+    $py -m clf train data=imdb data.dir="$data" embeddings=word2vec embeddings.dir="$vectors" $config \
+      train.progress=none device=cpu seed="$seed" run_dir="$run" >"$run.log" 2>&1
+  done
+done
+$py -m clf aggregate "$out/runs" --ensemble --no-plots --out "$out/imdb90"
