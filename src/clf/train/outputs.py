@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from clf.atomic import atomic_write_bytes, atomic_write_json
 from clf.names import METRICS
@@ -17,9 +17,10 @@ from clf.names import METRICS
 
 def write_predictions(path: Path, inst_ids: np.ndarray, probabilities: np.ndarray) -> None:
     """``inst_id,predicted_label`` (the homework's Kaggle format)."""
-    frame = pd.DataFrame({"inst_id": np.asarray(inst_ids), "predicted_label": (probabilities >= 0.5).astype(int)})
     buffer = io.StringIO()
-    frame.to_csv(buffer, index=False)
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["inst_id", "predicted_label"])
+    writer.writerows(zip(np.asarray(inst_ids).tolist(), (probabilities >= 0.5).astype(int).tolist()))
     atomic_write_bytes(path, buffer.getvalue().encode("utf-8"))
 
 
