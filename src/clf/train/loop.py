@@ -33,6 +33,7 @@ from clf.stop import EXIT_RESUMABLE, StopRequest
 from clf.train.device import setup_device
 from clf.train.distributed import Dist, any_rank, barrier, shard, sum_gradients
 from clf.train.evaluate import evaluate
+from clf.train import reuse
 from clf.train.monitor import Monitor
 from clf.train.outputs import split_metrics, write_metrics, write_predictions
 from clf.train.saver import CheckpointSaver, TrainState, load_resumable
@@ -194,7 +195,7 @@ def train(cfg: DictConfig, run_dir: Path, stop: StopRequest | None = None) -> Ru
 
 def _build(cfg: DictConfig, run_dir: Path, device: torch.device, ctx: Dist, amp: torch.dtype | None) -> _Run:
     """Data, model, optimizer, schedule and checkpoint saver; the run's config and vocabulary written."""
-    dataset, vectors = prepare_data(cfg)
+    dataset, vectors = reuse.data(cfg, prepare_data)
     model = build_model(cfg, dataset.vocab.size, vectors).to(device)
     train_split = dataset["train"]
     lengths = np.minimum(train_split.lengths, cfg.model.max_tokens or np.iinfo(np.int64).max)
