@@ -13,6 +13,7 @@ itself) checkpoints and ends the attempt without a requeue.
 An exception ends the job FAILED (submitit re-raises it, the task exits non-zero) with
 ``status.json`` 'failed' and the error's message. ``clf <command>`` jobs (``clf submit --job``)
 run the same way, without checkpoints: USR2 interrupts and requeues them from the start.
+A packed task (``cluster.runs_per_task``, ``clf.slurm.pack``) calls ``run_one`` for each of its runs.
 """
 
 from __future__ import annotations
