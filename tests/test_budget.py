@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 from clf.errors import ClfError
 from clf.train.budget import AUTO_EPOCHS, total_steps
 
-from conftest import make_dataset, run_clf, train_args
+from helpers import make_dataset, run_clf, train_args
 
 
 def train_group(**values):

@@ -15,7 +15,7 @@ from clf.results.aggregate import aggregate, report
 from clf.results.synthetic import base_config, completed_metrics, with_values, write_run
 from clf.train.outputs import probabilities_path, write_predictions
 
-from conftest import TINY, make_dataset
+from helpers import TINY, make_dataset
 
 SEEDS = (0, 1, 2)
 

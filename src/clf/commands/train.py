@@ -30,7 +30,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def add_file_log(run_dir: Path) -> None:
+def add_file_log(run_dir: Path) -> logging.Handler:
     from clf.train.lock import check_run_dir
 
     check_run_dir(run_dir)
@@ -38,6 +38,7 @@ def add_file_log(run_dir: Path) -> None:
     handler = logging.FileHandler(run_dir / TRAIN_LOG, mode="a")
     handler.setFormatter(logging.Formatter("[%(asctime)s] %(levelname)s %(name)s: %(message)s"))
     logging.getLogger().addHandler(handler)
+    return handler
 
 
 def main(argv: list[str]) -> int:

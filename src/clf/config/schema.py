@@ -135,7 +135,8 @@ class ClusterConfig:
     timeout_min: int = 60
     nodes: int = 1
     tasks_per_node: int = 1                 # > 1: data-parallel training, one process per task
-    array_parallelism: int = 2              # runs of a sweep running at the same time
+    array_parallelism: int = 2              # array tasks of a sweep running at the same time
+    runs_per_task: int = 1                  # > 1: each array task trains this many runs in turn (clf.slurm.pack)
     signal_delay_s: int = 120               # USR2 this long before the time limit: checkpoint, requeue
     max_num_timeout: int = 3                # requeues after time limits ...
     max_num_preempt: int = 3                # ... and after preemptions, per job

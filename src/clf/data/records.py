@@ -11,11 +11,14 @@ import io
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from clf.errors import ClfError
+
+if TYPE_CHECKING:  # imported where used: a run whose token cache is warm never parses a CSV
+    import pandas as pd
 
 
 @dataclass
@@ -45,6 +48,8 @@ def read_bytes(path: Path) -> bytes:
 
 def read_table(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
     """All cells as strings; empty or undecodable files and malformed CSV are errors."""
+    import pandas as pd
+
     path = Path(path)
     raw = read_bytes(path)
     if not raw.strip():
@@ -84,6 +89,8 @@ def _require_columns(frame: pd.DataFrame, path: Path, columns: list[str]) -> Non
 
 def parse_inst_ids(values: pd.Series, path: Path) -> np.ndarray:
     """Integers when every id is one, else strings; empty and duplicate ids are errors."""
+    import pandas as pd
+
     stripped = values.str.strip()
     empty = np.flatnonzero((stripped == "").to_numpy())
     if len(empty):
@@ -103,6 +110,8 @@ def parse_inst_ids(values: pd.Series, path: Path) -> np.ndarray:
 
 def parse_labels(values: pd.Series, path: Path, ids: np.ndarray) -> np.ndarray:
     """Labels must be 0 or 1 (written as 0/1, 0.0/1.0)."""
+    import pandas as pd
+
     numbers = pd.to_numeric(values.str.strip(), errors="coerce").to_numpy()
     bad = np.flatnonzero(~np.isin(numbers, (0.0, 1.0)))
     if len(bad):

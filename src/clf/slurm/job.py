@@ -13,6 +13,7 @@ itself) checkpoints and ends the attempt without a requeue.
 An exception ends the job FAILED (submitit re-raises it, the task exits non-zero) with
 ``status.json`` 'failed' and the error's message. ``clf <command>`` jobs (``clf submit --job``)
 run the same way, without checkpoints: USR2 interrupts and requeues them from the start.
+A packed task (``cluster.runs_per_task``, ``clf.slurm.pack``) calls ``run_one`` for each of its runs.
 """
 
 from __future__ import annotations
@@ -148,19 +149,24 @@ def _error_text(exc: BaseException) -> str:
     return text if isinstance(exc, ClfError) else f"{type(exc).__name__}: {text}"
 
 
-def _train(spec: RunSpec, info: JobInfo, stop: StopRequest) -> tuple[str, str | None]:
-    """Train or resume; ('completed' | 'interrupted', the signal that stopped it)."""
+def _add_file_log(spec: RunSpec, info: JobInfo) -> logging.Handler | None:
+    """Rank 0 of a training run logs to its ``train.log`` (removed after the run: a task may run more)."""
+    if spec.kind != KIND_TRAIN or info.rank != 0:
+        return None
     from clf.commands.train import add_file_log
+
+    return add_file_log(Path(spec.run_dir))
+
+
+def _train(spec: RunSpec, stop: StopRequest) -> tuple[str, str | None]:
+    """Train or resume; ('completed' | 'interrupted', the signal that stopped it)."""
     from clf.config.compose import from_yaml
     from clf.train.loop import train
 
     cfg = from_yaml(json.dumps(spec.config))  # JSON is YAML
     if cfg.train.num_threads is None:
         cfg.train.num_threads = max(1, spec.cpus_per_task)
-    run_dir = Path(spec.run_dir)
-    if info.rank == 0:
-        add_file_log(run_dir)
-    result = train(cfg, run_dir, stop)
+    result = train(cfg, Path(spec.run_dir), stop)
     return result.status, stop.signal_name
 
 
@@ -202,7 +208,8 @@ def _node_down(node: str) -> bool:
     return re.search(r"\bState=\S*DOWN", out) is not None
 
 
-def _after_interrupt(spec: RunSpec, info: JobInfo, journal: Journal | None, signal_name: str | None) -> dict[str, Any]:
+def _after_interrupt(spec: RunSpec, info: JobInfo, journal: Journal | None, signal_name: str | None,
+                     task_started: float) -> dict[str, Any]:
     """USR2: requeue (within the caps; exits) or give up (raises); SIGTERM/SIGINT: end the attempt."""
     if signal_name != "SIGUSR2":
         if journal:
@@ -211,7 +218,7 @@ def _after_interrupt(spec: RunSpec, info: JobInfo, journal: Journal | None, sign
         return {"status": jobfiles.INTERRUPTED, "signal": signal_name}
     if journal is None:  # ranks > 0: rank 0 requeues the job (and this task with it)
         raise SystemExit(EXIT_RESUMABLE)
-    kind = "timeout" if _near_time_limit(spec, journal.started) else "preempt"
+    kind = "timeout" if _near_time_limit(spec, task_started) else "preempt"
     limit = spec.max_num_timeout if kind == "timeout" else spec.max_num_preempt
     done = journal.requeues(kind)
     if done >= limit:
@@ -230,29 +237,53 @@ def _after_interrupt(spec: RunSpec, info: JobInfo, journal: Journal | None, sign
     raise SystemExit(LOCAL_REQUEUE_EXIT if info.executor == "local" else EXIT_RESUMABLE)
 
 
-def run_job(spec: RunSpec) -> dict[str, Any]:
-    """Run (or resume) one run of a sweep inside a job; see the module's docstring."""
-    # first of all, replace submitit's handlers: Slurm's warning can come seconds after the start
+def start_task() -> tuple[StopRequest, JobInfo]:
+    """The stop protocol installed (first of all: Slurm's warning can come seconds after the
+    start, and submitit's handlers must not see it), logging, and who this task is."""
     stop = StopRequest().install()
     from clf.cli import setup_logging
 
     setup_logging()
-    info = JobInfo.current()
+    return stop, JobInfo.current()
+
+
+def ignore_late_warnings() -> None:
+    """The task's outcome is decided: a late USR2 (Slurm's warning) must not kill the process while
+    Python shuts down, which restores SIG_DFL for handled signals (not for ignored ones); seen as a
+    FAILED job that had completed."""
+    signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+
+
+def run_one(spec: RunSpec, info: JobInfo, stop: StopRequest, task_started: float) -> dict[str, Any]:
+    """Run (or resume) one run with its record: returns when it completed, raises when it failed,
+    requeues (SystemExit) or returns 'interrupted' when a signal stopped it."""
     journal = Journal(spec, info) if info.rank == 0 else None
     if journal:
         journal.start()
+    log_handler = _add_file_log(spec, info)
     try:
-        state, signal_name = _train(spec, info, stop) if spec.kind == KIND_TRAIN else _command(spec, stop)
+        state, signal_name = _train(spec, stop) if spec.kind == KIND_TRAIN else _command(spec, stop)
     except BaseException as exc:
         if journal and not isinstance(exc, SystemExit):
             journal.end(jobfiles.FAILED, "failed", _error_text(exc))
             log.error("run %s failed:\n%s", spec.name, traceback.format_exc())
         raise
-    # decided: a late USR2 (Slurm's warning) must not kill the process while Python shuts down, which
-    # restores SIG_DFL for handled signals (not for ignored ones); seen as a FAILED job that had completed
-    signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+    finally:
+        if log_handler is not None:
+            logging.getLogger().removeHandler(log_handler)
+            log_handler.close()
     if state == jobfiles.COMPLETED:
         if journal:
             journal.end(jobfiles.COMPLETED, "completed")
         return {"status": jobfiles.COMPLETED, "run_dir": spec.run_dir}
-    return _after_interrupt(spec, info, journal, signal_name)
+    ignore_late_warnings()
+    return _after_interrupt(spec, info, journal, signal_name, task_started)
+
+
+def run_job(spec: RunSpec) -> dict[str, Any]:
+    """Run (or resume) one run of a sweep inside a job; see the module's docstring."""
+    started = time.time()
+    stop, info = start_task()
+    result = run_one(spec, info, stop, started)
+    ignore_late_warnings()
+    return result

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 from clf.config.schema import ClusterConfig
 from clf.errors import ClfError, one_line
@@ -35,6 +36,16 @@ def make_spec(manifest: Manifest, run: RunEntry, cluster: ClusterConfig, submiss
                    timeout_min=cluster.timeout_min, signal_delay_s=cluster.signal_delay_s,
                    max_num_timeout=cluster.max_num_timeout, max_num_preempt=cluster.max_num_preempt,
                    cpus_per_task=cluster.cpus_per_task, workdir=manifest.submit_dir)
+
+
+def task_of(specs: list[RunSpec], runs_per_task: int) -> list[tuple[Callable[[Any], Any], Any]]:
+    """What each array task calls: ``run_job(spec)``, or ``run_task`` of ``runs_per_task`` runs."""
+    from clf.slurm.job import run_job
+    from clf.slurm.pack import TaskSpec, chunks, run_task
+
+    if runs_per_task == 1:
+        return [(run_job, spec) for spec in specs]
+    return [(run_task, TaskSpec(tuple(group))) for group in chunks(specs, runs_per_task)]
 
 
 def resolve_after(after: dict[str, list[str]], executor: str) -> str | None:
@@ -79,7 +90,8 @@ def submit(manifest: Manifest, runs: list[RunEntry], cluster: ClusterConfig, kin
             jobfiles.write_status(manifest.run_dir(run), record)
     manifest.submissions.append(submission)
     if cluster.executor == "slurm":
-        job_ids = _submit_slurm(manifest, specs, cluster, submission.dependency)
+        task_ids = _submit_slurm(manifest, task_of(specs, cluster.runs_per_task), cluster, submission.dependency)
+        job_ids = [task_ids[i // cluster.runs_per_task] for i in range(len(runs))]
         for run, job_id in zip(runs, job_ids):
             run.set_job(job_id)
         submission.job_ids = sorted({j.split("_")[0] for j in job_ids}, key=int)
@@ -106,12 +118,11 @@ def piece_dependency(dependency: str | None, previous: str | None) -> str | None
     return ",".join(parts) or None
 
 
-def _submit_slurm(manifest: Manifest, specs: list[RunSpec], cluster: ClusterConfig,
+def _submit_slurm(manifest: Manifest, tasks: list[tuple[Callable[[Any], Any], Any]], cluster: ClusterConfig,
                   dependency: str | None) -> list[str]:
-    """Job arrays of ``specs`` (a plain job when there is one), one ``sbatch`` call per piece."""
+    """Job arrays of ``tasks`` (a plain job when there is one), one ``sbatch`` call per piece;
+    the job id of each task."""
     import submitit
-
-    from clf.slurm.job import run_job
 
     try:
         executor = submitit.SlurmExecutor(folder=manifest.jobs_dir, max_num_timeout=cluster.max_num_timeout)
@@ -120,12 +131,12 @@ def _submit_slurm(manifest: Manifest, specs: list[RunSpec], cluster: ClusterConf
     os.environ[profile.VENV_VARIABLE] = sys.prefix  # jobs inherit the environment: setup lines can use it
     name = profile.job_name(manifest.name)
     job_ids: list[str] = []
-    for piece in pieces(len(specs), max_array_size() if len(specs) > 1 else None):
+    for piece in pieces(len(tasks), max_array_size() if len(tasks) > 1 else None):
         previous = job_ids[-1].split("_")[0] if job_ids else None
         executor.update_parameters(**profile.slurm_parameters(cluster, name, piece_dependency(dependency, previous)))
         try:  # submitit also prints sbatch's refusal: it is in the one-line error instead
             with contextlib.redirect_stderr(io.StringIO()), executor.batch():
-                jobs = [executor.submit(run_job, specs[i]) for i in piece]
+                jobs = [executor.submit(*tasks[i]) for i in piece]
         except Exception as exc:  # sbatch's refusal (bad partition, account, limits, ...)
             if job_ids:  # no half-submitted sweep: the pieces already queued go
                 scancel(sorted({j.split("_")[0] for j in job_ids}))

@@ -21,8 +21,9 @@ from typing import Any
 
 from clf.compat.submitit import local_process
 from clf.slurm import jobfiles
-from clf.slurm.launch import make_spec
+from clf.slurm.launch import make_spec, task_of
 from clf.slurm.manifest import Manifest, RunEntry
+from clf.slurm.pack import chunks
 from clf.slurm.profile import cluster_from, local_parameters
 from clf.slurm.status import ACTIVE, recorded_status, sweep_status
 
@@ -76,8 +77,6 @@ def _finished(manifest: Manifest, run: RunEntry, exit_code: Any) -> None:
 def run_submission(manifest: Manifest, index: int, stop: threading.Event) -> None:
     import submitit
 
-    from clf.slurm.job import run_job
-
     submission = manifest.submissions[index]
     cluster = cluster_from(manifest.cluster)
     runs = [manifest.run(name) for name in submission.runs]
@@ -89,25 +88,29 @@ def run_submission(manifest: Manifest, index: int, stop: threading.Event) -> Non
         return
     executor = submitit.LocalExecutor(folder=manifest.jobs_dir, max_num_timeout=cluster.max_num_timeout)
     executor.update_parameters(**local_parameters(cluster))
-    queue, running = deque(runs), []
+    specs = [make_spec(manifest, run, cluster, index) for run in runs]
+    queue = deque(zip(chunks(runs, cluster.runs_per_task), task_of(specs, cluster.runs_per_task)))
+    running: list[tuple[list[RunEntry], Any]] = []
     while queue or running:
         if stop.is_set():
-            for run in queue:
-                _mark(manifest, run, jobfiles.CANCELLED, "cancelled before it started")
+            for group, _ in queue:
+                for run in group:
+                    _mark(manifest, run, jobfiles.CANCELLED, "cancelled before it started")
             queue.clear()
         while queue and len(running) < cluster.array_parallelism:
-            run = queue.popleft()
-            job = executor.submit(run_job, make_spec(manifest, run, cluster, index))
-            say(f"{run.name}: started (job {job.job_id})")
-            running.append((run, job))
+            group, task = queue.popleft()
+            job = executor.submit(*task)
+            say(f"{', '.join(run.name for run in group)}: started (job {job.job_id})")
+            running.append((group, job))
         for item in list(running):
-            run, job = item
+            group, job = item
             process = local_process(job)
             if stop.is_set() and process is not None and process.poll() is None:
                 process.send_signal(signal.SIGTERM)  # the controller forwards it to the tasks
             if job.done():
                 running.remove(item)
-                _finished(manifest, run, process.returncode if process else None)
+                for run in group:
+                    _finished(manifest, run, process.returncode if process else None)
         stop.wait(POLL_S)
 
 

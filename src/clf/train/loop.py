@@ -31,7 +31,7 @@ from clf.model import DocumentAttentionClassifier, build_model
 from clf.names import CHECKPOINTS, COMPLETED, CONFIG, INTERRUPTED, METRICS, PREDICTIONS, RUNNING
 from clf.optim import build_optimizer, build_scheduler, clip_gradients, settle_weights
 from clf.stop import EXIT_RESUMABLE, StopRequest
-from clf.train import budget
+from clf.train import budget, reuse
 from clf.train.device import setup_device
 from clf.train.distributed import Dist, any_rank, barrier, shard, sum_gradients
 from clf.train.evaluate import evaluate
@@ -210,7 +210,7 @@ def _train(cfg: DictConfig, run_dir: Path, stop: StopRequest) -> RunResult:
 
 def _build(cfg: DictConfig, run_dir: Path, device: torch.device, ctx: Dist, amp: torch.dtype | None) -> _Run:
     """Data, model, optimizer, schedule and checkpoint saver; the run's config and vocabulary written."""
-    dataset, vectors = prepare_data(cfg)
+    dataset, vectors = reuse.data(cfg, prepare_data)
     model = build_model(cfg, dataset.vocab.size, vectors).to(device)
     train_split = dataset["train"]
     lengths = np.minimum(train_split.lengths, cfg.model.max_tokens or np.iinfo(np.int64).max)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
-import pandas as pd
 
 from clf.atomic import atomic_write_bytes, atomic_write_json
 from clf.names import METRICS
@@ -21,17 +21,21 @@ def probabilities_path(predictions: Path) -> Path:
     return predictions.with_name(predictions.name.removesuffix(".csv") + PROBABILITIES_SUFFIX)
 
 
-def _write_frame(path: Path, frame: pd.DataFrame, float_format: str | None = None) -> None:
+def _write_rows(path: Path, header: list[str], rows: Iterable[tuple[Any, Any]]) -> None:
     buffer = io.StringIO()
-    frame.to_csv(buffer, index=False, float_format=float_format)
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
     atomic_write_bytes(path, buffer.getvalue().encode("utf-8"))
 
 
 def write_predictions(path: Path, inst_ids: np.ndarray, probabilities: np.ndarray) -> None:
-    """``inst_id,predicted_label`` (the homework's Kaggle format), and ``inst_id,probability`` beside it."""
-    ids, probabilities = np.asarray(inst_ids), np.asarray(probabilities, dtype=np.float64)
-    _write_frame(probabilities_path(path), pd.DataFrame({"inst_id": ids, "probability": probabilities}), "%.7g")
-    _write_frame(path, pd.DataFrame({"inst_id": ids, "predicted_label": (probabilities >= 0.5).astype(int)}))
+    """``inst_id,predicted_label`` (the homework's Kaggle format), and ``inst_id,probability`` beside it
+    (written with ``csv``: pandas costs a run more to import than the files take to write)."""
+    ids, probabilities = np.asarray(inst_ids).tolist(), np.asarray(probabilities, dtype=np.float64)
+    _write_rows(probabilities_path(path), ["inst_id", "probability"],
+                zip(ids, (f"{p:.7g}" for p in probabilities.tolist())))
+    _write_rows(path, ["inst_id", "predicted_label"], zip(ids, (probabilities >= 0.5).astype(int).tolist()))
 
 
 def write_metrics(run_dir: Path, metrics: dict[str, Any]) -> None:

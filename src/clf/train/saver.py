@@ -15,7 +15,10 @@
 ``vocab_fingerprint``  the vocabulary's fingerprint: a resumed run must have the same one
 =====================  ==============================================================
 
-``best.pt`` holds the model's state dict at the best dev F1 (with its ``step`` and ``dev_f1``).
+``best.pt`` holds the model's state dict at the best dev F1 (with its ``step`` and ``dev_f1``). An
+improvement is kept in memory and written just before the next ``last.pt`` (a run improves at
+most evaluations, often at a third of them): every ``last.pt`` on disk finds the weights of its
+``best_step`` in ``best.pt``, and the run's end writes both.
 The files are written atomically by ``clf.train.checkpoint`` (``last.pt``'s predecessor stays
 as ``previous.pt``, the fallback when ``last.pt`` is unreadable).
 """
@@ -101,6 +104,7 @@ class CheckpointSaver:
         self.cfg, self.model, self.optimizer, self.scheduler = cfg, model, optimizer, scheduler
         self.vocab, self.ctx = vocab, ctx
         self.device = next(model.parameters()).device  # whose CUDA random stream the checkpoint keeps
+        self._best: dict[str, Any] | None = None     # the best weights, not yet in best.pt
 
     def restore(self, ckpt: dict[str, Any]) -> TrainState:
         """Load a checkpoint (from ``load_resumable``) into the model, optimizer, scheduler and RNGs."""
@@ -126,6 +130,7 @@ class CheckpointSaver:
         """``last.pt`` (the one it replaces becomes ``previous.pt``); ``state.loss_sum`` summed over ranks."""
         rng = gather_objects(rng_state(self.device), self.ctx)
         if self.ctx.is_main:
+            self._write_best()
             checkpoint.save_last(self.directory, {
                 "state": asdict(state), "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "rng": rng, "config_yaml": to_yaml(self.cfg),
@@ -133,11 +138,17 @@ class CheckpointSaver:
         barrier(self.ctx)
 
     def save_best(self, state: TrainState) -> None:
-        """``best.pt``: the weights of ``state.best_step`` (rank 0 only: the weights are the same on every rank)."""
+        """Keep the weights of ``state.best_step`` for ``best.pt`` (rank 0 only: the weights are the
+        same on every rank); written by the next ``save``."""
         if self.ctx.is_main:
-            checkpoint.save_best(self.directory, {"model": self.model.state_dict(), "step": state.best_step,
-                                                  "dev_f1": state.best_f1})
+            weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            self._best = {"model": weights, "step": state.best_step, "dev_f1": state.best_f1}
+
+    def _write_best(self) -> None:
+        if self._best is not None:
+            checkpoint.save_best(self.directory, self._best)
+            self._best = None
 
     def load_best(self) -> None:
-        """Put the best dev F1's weights into the model."""
+        """Put the best dev F1's weights into the model (after the final ``save``: from ``best.pt``)."""
         self.model.load_state_dict(checkpoint.read(self.directory / BEST)["model"])
