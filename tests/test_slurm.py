@@ -133,8 +133,10 @@ def early(tmp_path_factory, data, cleanup):
     small, long = data
     root = tmp_path_factory.mktemp("slurm-early")
     submit(root / "four", cleanup, *small.overrides, *TINY, "model.num_heads=1,2", "seed=0,1")
-    submit(root / "timeout", cleanup, *long.overrides, *TINY, *LONG, "train.max_steps=6000", "seed=0,1",
-           "cluster.timeout_min=1", "cluster.signal_delay_s=10", "cluster.max_num_timeout=8")
+    # 40,000 steps (about 65 s on the quiet 2-core machine) outlast an attempt's 20-50 s before its
+    # warning (6,000 once finished in one attempt); up to 30 requeues leave room for a loaded machine
+    submit(root / "timeout", cleanup, *long.overrides, *TINY, *LONG, "train.max_steps=40000", "seed=0,1",
+           "cluster.timeout_min=1", "cluster.signal_delay_s=10", "cluster.max_num_timeout=30")
     submit(root / "ddp", cleanup, *small.overrides, *TINY, "train.max_steps=40", "cluster.tasks_per_node=2")
     reference = run_clf("train", *small.overrides, *TINY, "train.max_steps=40", f"run_dir={root / 'ddp-reference'}")
     assert reference.returncode == 0, reference.stderr
@@ -253,7 +255,7 @@ def test_a_run_that_raises_fails_alone_and_resubmit_failed_reruns_only_it(data, 
 def test_time_limits_are_survived_through_requeues(early):
     """Two array tasks, each requeued (same task id, same pickle) until its training is done."""
     sweep = early / "timeout"
-    assert wait_final(sweep, 600) == {"seed=0": "completed", "seed=1": "completed"}
+    assert wait_final(sweep, 900) == {"seed=0": "completed", "seed=1": "completed"}
     for run, job in zip(("seed=0", "seed=1"), job_ids(sweep)):
         run_dir = sweep / "runs" / run
         records = attempts(run_dir)
@@ -263,7 +265,7 @@ def test_time_limits_are_survived_through_requeues(early):
         assert {a["job_id"] for a in records} == {job} and "_" in job
         assert [a["restarts"] for a in records if a["event"] == "start"] == list(range(len(reasons)))
         assert run_record(run_dir, "status.json")["restarts"] == len(reasons) - 1
-        assert run_record(run_dir, "metrics.json")["steps"] == 6000
+        assert run_record(run_dir, "metrics.json")["steps"] == 40000
         assert (run_dir / "train.log").read_text().count("resuming") == len(reasons) - 1
     assert set(settled_sacct(job_ids(sweep)).values()) == {"COMPLETED"}
 
