@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
+from clf.names import METRICS
 from clf.slurm import jobfiles
 from clf.slurm.jobfiles import CANCELLED, COMPLETED, FAILED, INTERRUPTED, PENDING, REQUEUED, RUNNING
 from clf.slurm.manifest import Manifest, RunEntry
@@ -79,7 +80,7 @@ def recorded_status(manifest: Manifest, run: RunEntry) -> dict[str, Any] | None:
 
 
 def _progress(status: RunStatus, run_dir: Path, recorded: dict[str, Any] | None) -> None:
-    metrics = jobfiles.read_json(run_dir / "metrics.json") or {}
+    metrics = jobfiles.read_json(run_dir / METRICS) or {}
     status.steps, status.total_steps = metrics.get("steps"), metrics.get("total_steps")
     dev_f1 = metrics.get("dev_f1")
     status.dev_f1 = float(dev_f1) if isinstance(dev_f1, (int, float)) else None

@@ -15,6 +15,7 @@ import logging
 from pathlib import Path
 
 from clf.atomic import atomic_torch_save, remove_temp_files
+from clf.names import CONFIG, METRICS
 from clf.train import checkpoint
 
 log = logging.getLogger(__name__)
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 KEEP_CHOICES = ("best", "all")
 RECORD_KEYS = ("format", "state", "config_yaml", "vocab_fingerprint")
 # files a trainer writes atomically in its run directory (others, e.g. status.json, belong to the job)
-TRAINER_FILES = ("metrics.json", "config.yaml", "word_to_index.txt", "index_to_word.txt")
+TRAINER_FILES = (METRICS, CONFIG, "word_to_index.txt", "index_to_word.txt")
 
 
 def is_record_only(ckpt: dict) -> bool:
