@@ -71,6 +71,8 @@ def main(argv: list[str]) -> int:
     started = time.perf_counter()
     from clf.slurm import launch, snapshot
     from clf.slurm.expand import plan
+    from clf.slurm.halving import launch_rung
+    from clf.slurm.halving import start as start_halving
     from clf.slurm.paths import absolute_job_args
     from clf.slurm.manifest import KIND_COMMAND, KIND_TRAIN, Manifest, RunEntry, claim, code_version, now_iso, release
     from clf.slurm.profile import check_cluster, cluster_from, job_name
@@ -87,6 +89,7 @@ def main(argv: list[str]) -> int:
                      argv=[args.job, *absolute_job_args(command_args, Path.cwd())] if args.job else [],
                      config={} if args.job else r.config)
             for r in result.runs]
+    halving = None if args.job else start_halving(runs)  # search=halving: rung 1 stops at search.min_steps
     if args.dry_run:
         return _dry_run(result.sweep_dir, runs, cluster, result.name)
     path = claim(result.sweep_dir)
@@ -96,7 +99,10 @@ def main(argv: list[str]) -> int:
     try:
         code = snapshot.take(result.sweep_dir, 0)
         snapshot.use(code)  # every job of the sweep imports clf from this copy
-        submission = launch.submit(manifest, runs, cluster, "submit", after)
+        if halving:
+            submission = launch_rung(manifest, halving, runs, cluster, "submit", code, after)[0]
+        else:
+            submission = launch.submit(manifest, runs, cluster, "submit", after)
     except BaseException:
         snapshot.discard(result.sweep_dir)
         release(path)
@@ -104,6 +110,9 @@ def main(argv: list[str]) -> int:
     submission.code = code
     manifest.save()
     print(_summary(manifest, submission, cluster, time.perf_counter() - started))
+    if halving:
+        print(f"successive halving: rung 1 of {len(halving.budgets)} ({' / '.join(map(str, halving.budgets))} steps, "
+              f"eta {halving.eta}); a decision job after each rung submits the next")
     return 0
 
 
