@@ -13,40 +13,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import TINY, make_dataset, one_line_error, run_clf, same_weights, train_args, wait_final, wait_for
+from helpers import (FULL, GRID9, HALVING, TINY, check_rungs, halving_record, make_dataset, manifest_runs, metrics,
+                     one_line_error, reference_run, run_clf, same_weights, search_ended, train_args, wait_final,
+                     wait_for)
 
-from clf.results.events import read_scalars
 from clf.slurm.halving import keep_count, rung_budgets, rung_score, select
 
-# 400 training documents in batches of 16: 25 steps an epoch; evaluations every 10 steps
-FULL = ["train.max_steps=90", "optim.schedule=linear", "optim.warmup_steps=5", "train.checkpoint_seconds=3600"]
-HALVING = ["search=halving", "search.eta=3", "search.min_steps=10", *FULL]   # rungs 10 / 30 / 90
-GRID9 = ["optim.lr=0.003,0.01,0.03", "model.num_heads=1,2,4"]
-
-
-def halving_record(sweep: Path) -> dict:
-    return json.loads((sweep / "halving.json").read_text())
-
-
-def metrics(run_dir: Path) -> dict:
-    return json.loads((run_dir / "metrics.json").read_text())
-
-
-def manifest_runs(sweep: Path) -> dict[str, dict]:
-    return {run["name"]: run for run in json.loads((sweep / "sweep.json").read_text())["runs"]}
-
-
-def search_ended(sweep: Path) -> dict | None:
-    record = halving_record(sweep) if (sweep / "halving.json").exists() else {}
-    return record if record.get("finished") else None
-
-
-def reference_run(tmp_path: Path, sweep: Path, name: str) -> Path:
-    """The run ``name`` of the sweep trained uninterrupted to the full budget (no search=...)."""
-    overrides = [o for o in manifest_runs(sweep)[name]["overrides"] if not o.startswith("search")]
-    run_dir = tmp_path / f"reference-{name}"
-    run_clf("train", *overrides, f"run_dir={run_dir}", check=True)
-    return run_dir
 
 
 # --------------------------------------------------------------------------- selection ---
@@ -123,24 +95,6 @@ def test_a_run_paused_at_rungs_and_resumed_equals_an_uninterrupted_run(dataset, 
 
 
 # --------------------------------------------------------------------------- sweeps ---
-
-def check_rungs(sweep: Path, record: dict, counts: list[int]) -> None:
-    """Rungs of ``counts`` runs; each decision kept the best by the dev F1 the runs' TensorBoard
-    curves show up to the rung's budget."""
-    assert [len(rung["runs"]) for rung in record["rungs"]] == counts
-    assert record["budgets"] == [10, 30, 90]
-    order = list(manifest_runs(sweep))
-    for rung, after in zip(record["rungs"], record["rungs"][1:] + [None]):
-        best = {}
-        for name in rung["runs"]:
-            steps, values = read_scalars(sweep / "runs" / name / "tb", ["F1/dev"])["F1/dev"]
-            best[name] = float(max(v for s, v in zip(steps, values) if s <= rung["budget"]))
-            assert rung["scores"][name] == pytest.approx(best[name], abs=1e-6), name
-        ranked = sorted(best, key=lambda n: (-round(best[n], 6), order.index(n)))
-        assert rung["kept"] == ranked[:len(after["runs"]) if after else 1]
-        if after:
-            assert after["runs"] == rung["kept"]
-
 
 @pytest.mark.slow
 @pytest.mark.parametrize("runs_per_task", [1, 3])
