@@ -8,7 +8,7 @@ the steps every run reached; goal: halving <= 1/3 of the grid), their training s
 times (from ``clf submit`` until every job ended).
 
     nice -n 10 python bench/halving_bench.py --data ../shared/data/imdb --w2v ../shared/data/imdb-w2v \\
-        [--runs-per-task 3] [--keep DIR]
+        [--runs-per-task 3] [--parallel 1] [--cpus-per-task 2] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -82,19 +82,23 @@ def main() -> None:
     parser.add_argument("--data", required=True, help="IMDB in the homework layout (shared/data/imdb)")
     parser.add_argument("--w2v", required=True, help="its word2vec vectors (shared/data/imdb-w2v)")
     parser.add_argument("--runs-per-task", type=int, default=3)
+    parser.add_argument("--parallel", type=int, default=1, help="cluster.array_parallelism: tasks at the same time")
+    parser.add_argument("--cpus-per-task", type=int, default=2, help="cluster.cpus_per_task (torch's threads)")
     parser.add_argument("--timeout", type=float, default=7200)
     parser.add_argument("--keep", type=Path, help="keep the two sweeps here (default: a temp dir, removed)")
     args = parser.parse_args()
-    common = ["cluster=local", f"cluster.runs_per_task={args.runs_per_task}", "data=imdb",
+    common = ["cluster=local", f"cluster.runs_per_task={args.runs_per_task}", f"cluster.array_parallelism={args.parallel}",
+              f"cluster.cpus_per_task={args.cpus_per_task}", "data=imdb",
               f"data.dir={Path(args.data).absolute()}", "embeddings=word2vec",
               f"embeddings.dir={Path(args.w2v).absolute()}", "train.max_steps=900", "train.eval_every=50",
               "train.progress=none", "device=cpu"]
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as name:
         root = args.keep or Path(name)
         root.mkdir(parents=True, exist_ok=True)
-        clf("train", *common[2:], "train.max_steps=1", "train.eval_every=1", f"run_dir={root / 'warm'}")  # token cache
+        clf("train", *common[4:], "train.max_steps=1", "train.eval_every=1", f"run_dir={root / 'warm'}")  # token cache
         print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; 27 configurations, full budget 900 "
-              f"steps, cluster=local with {args.runs_per_task} runs per task", flush=True)
+              f"steps, cluster=local with {args.runs_per_task} runs per task, {args.parallel} task(s) at a time, "
+              f"{args.cpus_per_task} CPU(s) each", flush=True)
         grid_wall = run_sweep(root / "grid", [*common, *GRID], args.timeout)
         print(f"grid done in {grid_wall:.0f} s (load {os.getloadavg()[0]:.1f})", flush=True)
         halving_wall = run_sweep(root / "halving", [*common, *GRID, "search=halving", "search.eta=3",

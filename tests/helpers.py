@@ -387,7 +387,7 @@ def search_ended(sweep: Path) -> dict | None:
 def reference_run(tmp_path: Path, sweep: Path, name: str) -> Path:
     """The run ``name`` of the sweep trained uninterrupted to the full budget (no search=...)."""
     overrides = [o for o in manifest_runs(sweep)[name]["overrides"] if not o.startswith("search")]
-    run_dir = tmp_path / f"reference-{name}"
+    run_dir = tmp_path / "reference"  # a plain name: run names hold '=' and ',
     run_clf("train", *overrides, f"run_dir={run_dir}", check=True)
     return run_dir
 

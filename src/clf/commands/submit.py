@@ -17,6 +17,8 @@ EPILOG = """examples:
   clf submit cluster=slurm --after sweeps/w2v embeddings=word2vec embeddings.dir=sweeps/w2v/vectors
   clf submit cluster=slurm sweep_dir=sweeps/agg --after-any sweeps/heads --job aggregate -- sweeps/heads
   clf submit --dry-run cluster=greatlakes-gpu cluster.account=A seed=0,1   # print the runs and the script
+  clf submit search=halving search.min_steps=100 train.max_steps=900 optim.lr=1e-3,3e-3,1e-2 model.num_heads=1,4,8
+        # successive halving: every run to 100 steps, the best third to 300, the best of those to 900
 
 Overrides use Hydra's sweep syntax (a,b,c  range(0,5)  ...); every combination is one run, in
 SWEEP_DIR/runs/<its overrides>. A preset's grid (hydra.sweeper.params in conf/experiment/NAME.yaml)
