@@ -121,6 +121,7 @@ def test_local_halving_sweep_9_3_1_and_the_winner_equals_an_uninterrupted_run(da
     assert "rung 3: 90 steps, 1 run(s) (1 reached the budget)" in status and f"winner: {winner}" in status
     assert status.count("stopped at step 10 (its last rung's budget)") == 6
     assert status.count("stopped at step 30 (its last rung's budget)") == 2
+    assert json.loads(run_clf("status", "--json", str(sweep), check=True).stdout)["halving"] == record
     run_clf("aggregate", str(sweep), "--out", str(tmp_path / "agg"), "--no-plots", check=True)
     report = (tmp_path / "agg.md").read_text()
     assert "9 runs: 1 completed, 8 stopped at a successive-halving budget, 0 not completed" in report

@@ -184,14 +184,6 @@ def decide(manifest: Manifest, halving: Halving, index: int) -> str:
             f"promoted {', '.join(rung.kept)} to {halving.budgets[index]} steps")
 
 
-def stopped_at(manifest: Manifest, halving: Halving) -> dict[str, int]:
-    """Each training run's last rung (the highest one it was submitted to)."""
-    where: dict[str, int] = {}
-    for rung in halving.rungs:
-        where.update(dict.fromkeys(rung.runs, rung.index))
-    return where
-
-
 def summary(halving: Halving, states: Mapping[str, str]) -> list[str]:
     """Lines for ``clf status``: per rung its budget, runs, their states and the decision."""
     lines = [f"successive halving: eta {halving.eta}, budgets {' / '.join(map(str, halving.budgets))} steps"]

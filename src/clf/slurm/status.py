@@ -68,8 +68,12 @@ class SweepStatus:
 
     def to_json(self) -> dict[str, Any]:
         m = self.manifest
+        from clf.slurm.halving import Halving
+
+        halving = Halving.load(m.sweep_dir)
         return {"sweep_dir": m.sweep_dir, "name": m.name, "profile": m.profile, "executor": m.executor,
-                "counts": self.counts(), "notes": self.notes, "runs": [asdict(r) for r in self.runs]}
+                "counts": self.counts(), "notes": self.notes, "runs": [asdict(r) for r in self.runs],
+                "halving": asdict(halving) if halving else None}
 
 
 def recorded_status(manifest: Manifest, run: RunEntry) -> dict[str, Any] | None:
