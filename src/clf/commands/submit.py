@@ -93,6 +93,8 @@ def main(argv: list[str]) -> int:
             for r in result.runs]
     halving = None if args.job else start_halving(runs)  # search=halving: rung 1 stops at search.min_steps
     if args.dry_run:
+        if halving:
+            print(_halving_line(halving))
         return _dry_run(result.sweep_dir, runs, cluster, result.name)
     path = claim(result.sweep_dir)
     manifest = Manifest(name=result.name, profile=cluster.name, executor=cluster.executor,
@@ -113,9 +115,13 @@ def main(argv: list[str]) -> int:
     manifest.save()
     print(_summary(manifest, submission, cluster, time.perf_counter() - started))
     if halving:
-        print(f"successive halving: rung 1 of {len(halving.budgets)} ({' / '.join(map(str, halving.budgets))} steps, "
-              f"eta {halving.eta}); a decision job after each rung submits the next")
+        print(_halving_line(halving))
     return 0
+
+
+def _halving_line(halving) -> str:
+    return (f"successive halving: rung 1 of {len(halving.budgets)} ({' / '.join(map(str, halving.budgets))} steps, "
+            f"eta {halving.eta}); a decision job after each rung submits the next")
 
 
 def _summary(manifest, submission, cluster, seconds: float) -> str:
