@@ -84,6 +84,7 @@ def test_a_run_paused_at_rungs_and_resumed_equals_an_uninterrupted_run(dataset, 
         record = metrics(paused)
         assert (record["status"], record["steps"], record["total_steps"]) == ("stopped", steps, 90)
         assert record["dev_f1"] is not None and record["best_step"] <= steps and "test_f1" not in record
+        assert record["train_documents"] == 400  # aggregate: data.train_limit=null is all 400 documents
     again = run_clf(*train_args(dataset, paused, *FULL, *extra, "train.stop_at_step=50"), check=True)
     assert "stopped at step 50" in again.stderr and metrics(paused)["steps"] == 50  # run again: stays there
     run_clf(*train_args(dataset, paused, *FULL, *extra), check=True)

@@ -305,6 +305,7 @@ def _running_metrics(run: _Run, state: TrainState, status: str = RUNNING) -> dic
     return {"status": status, "dev_f1": state.best_f1 if state.best_step >= 0 else None,
             "best_step": state.best_step if state.best_step >= 0 else None, "steps": state.step,
             "total_steps": run.total, "epochs": state.epoch, "train_seconds": round(state.train_seconds, 3),
+            "train_documents": len(run.dataset["train"]),  # a stopped run's data.train_limit=null in aggregate
             "device": describe_device(run.device), "config": to_container(run.cfg)}
 
 
