@@ -346,6 +346,15 @@ def make_corpus(rng: random.Random, words: list[str], n_docs: int) -> list[str]:
     return texts
 
 
+def require_slurm() -> None:
+    """Skip the calling test module without a usable Slurm cluster (fail in CI, which starts one)."""
+    if not slurm_answers():
+        message = "no usable Slurm cluster (sinfo); slurm/local/install.sh && slurm/local/start.sh start one"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
 def slurm_answers() -> bool:
     """A Slurm cluster answers ``sinfo`` with a usable node (the local one: slurm/local/start.sh)."""
     import shutil

@@ -5,11 +5,10 @@ winner equals an uninterrupted run of its config. Packed (3 runs per array task)
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 from helpers import (FULL, TINY, check_rungs, manifest_runs, reference_run, run_clf, same_weights, search_ended,
-                     slurm_answers, wait_final, wait_for)
+                     require_slurm, wait_final, wait_for)
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 SLURM = ["cluster=slurm", "cluster.account=clf", "cluster.cpus_per_task=1", "cluster.mem_gb=1",
@@ -18,11 +17,7 @@ SLURM = ["cluster=slurm", "cluster.account=clf", "cluster.cpus_per_task=1", "clu
 
 @pytest.fixture(scope="module", autouse=True)
 def slurm():
-    if not slurm_answers():
-        message = "no usable Slurm cluster (sinfo); slurm/local/install.sh && slurm/local/start.sh start one"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    require_slurm()
 
 
 def test_slurm_halving_sweep_with_dependent_decision_jobs(dataset, tmp_path):
