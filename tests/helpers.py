@@ -5,6 +5,8 @@
 * ``run_clf(*args)`` / ``popen_clf(*args)``: ``python -m clf ARGS`` in a subprocess.
 * ``train_args(dataset, run_dir, *extra)``: the overrides of a tiny, fast ``clf train`` run (``TINY``).
 * ``one_line_error(result)``: the single stderr line of a failed command.
+* successive halving: ``FULL``, ``HALVING``, ``GRID9``, ``check_rungs``, ``reference_run``, ``search_ended``;
+  ``slurm_answers`` (a usable Slurm cluster).
 * waiting and comparing: ``wait_for``, ``wait_final``, ``states``, ``same_weights``,
   ``assert_weights_close``, ``attempt_times``; torchrun: ``torchrun``, ``finish``.
 * data for other stages: ``write_homework_word2vec``, ``corpus_words``, ``make_vocab``,
@@ -29,12 +31,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import torch
 from nltk.tokenize import RegexpTokenizer
 from torch import nn
 
 from clf.data.tokenizer import Tokenizer
 from clf.data.vocab import UNK, Vocab
+from clf.results.events import read_scalars
 from clf.slurm.status import load_status
 from clf.train import checkpoint
 
@@ -340,3 +344,76 @@ def make_corpus(rng: random.Random, words: list[str], n_docs: int) -> list[str]:
         texts.append("".join(parts))
     texts += ["", " ", "!!! ... ???", "😀", "abcdefgh", "abcdefghi", "abcdefghijklmnop", "abcdefghijklmnopq"]
     return texts
+
+
+def require_slurm() -> None:
+    """Skip the calling test module without a usable Slurm cluster (fail in CI, which starts one)."""
+    if not slurm_answers():
+        message = "no usable Slurm cluster (sinfo); slurm/local/install.sh && slurm/local/start.sh start one"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def slurm_answers() -> bool:
+    """A Slurm cluster answers ``sinfo`` with a usable node (the local one: slurm/local/start.sh)."""
+    import shutil
+
+    if shutil.which("sinfo") is None or shutil.which("sbatch") is None:
+        return False
+    try:
+        out = subprocess.run(["sinfo", "--noheader", "--format=%T"], capture_output=True, text=True, timeout=20)
+    except subprocess.TimeoutExpired:
+        return False
+    return out.returncode == 0 and any(s.strip("*~#") in ("idle", "mixed", "allocated", "completing")
+                                       for s in out.stdout.split())
+
+
+# --- successive halving (test_halving.py, test_halving_slurm.py) ---
+# 400 training documents in batches of 16: 25 steps an epoch; with TINY, evaluations every 10 steps
+FULL = ["train.max_steps=90", "optim.schedule=linear", "optim.warmup_steps=5", "train.checkpoint_seconds=3600"]
+HALVING = ["search=halving", "search.eta=3", "search.min_steps=10", *FULL]   # rungs 10 / 30 / 90
+GRID9 = ["optim.lr=0.003,0.01,0.03", "model.num_heads=1,2,4"]
+
+
+def halving_record(sweep: Path) -> dict:
+    return json.loads((sweep / "halving.json").read_text())
+
+
+def metrics(run_dir: Path) -> dict:
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+def manifest_runs(sweep: Path) -> dict[str, dict]:
+    return {run["name"]: run for run in json.loads((sweep / "sweep.json").read_text())["runs"]}
+
+
+def search_ended(sweep: Path) -> dict | None:
+    record = halving_record(sweep) if (sweep / "halving.json").exists() else {}
+    return record if record.get("finished") else None
+
+
+def reference_run(tmp_path: Path, sweep: Path, name: str) -> Path:
+    """The run ``name`` of the sweep trained uninterrupted to the full budget (no search=...)."""
+    overrides = [o for o in manifest_runs(sweep)[name]["overrides"] if not o.startswith("search")]
+    run_dir = tmp_path / "reference"  # a plain name: run names hold '=' and ',
+    run_clf("train", *overrides, f"run_dir={run_dir}", check=True)
+    return run_dir
+
+
+def check_rungs(sweep: Path, record: dict, counts: list[int]) -> None:
+    """Rungs of ``counts`` runs; each decision kept the best by the dev F1 the runs' TensorBoard
+    curves show up to the rung's budget."""
+    assert [len(rung["runs"]) for rung in record["rungs"]] == counts
+    assert record["budgets"] == [10, 30, 90]
+    order = list(manifest_runs(sweep))
+    for rung, after in zip(record["rungs"], record["rungs"][1:] + [None]):
+        best = {}
+        for name in rung["runs"]:
+            steps, values = read_scalars(sweep / "runs" / name / "tb", ["F1/dev"])["F1/dev"]
+            best[name] = float(max(v for s, v in zip(steps, values) if s <= rung["budget"]))
+            assert rung["scores"][name] == pytest.approx(best[name], abs=1e-6), name
+        ranked = sorted(best, key=lambda n: (-round(best[n], 6), order.index(n)))
+        assert rung["kept"] == ranked[:len(after["runs"]) if after else 1]
+        if after:
+            assert after["runs"] == rung["kept"]

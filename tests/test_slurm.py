@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pytest
 from helpers import (REPO, TINY, assert_weights_close, attempt_times, clf_env, finish, make_dataset, one_line_error,
-                     run_clf, same_weights, states, torchrun, wait_final, wait_for)
+                     require_slurm, run_clf, same_weights, states, torchrun, wait_final, wait_for)
 
 # the local cluster's ordinary account (no class limits): slurm/local/USAGE.md
 SLURM = ["cluster=slurm", "cluster.account=clf", "cluster.cpus_per_task=1", "cluster.mem_gb=1",
@@ -40,24 +40,9 @@ SLURM = ["cluster=slurm", "cluster.account=clf", "cluster.cpus_per_task=1", "clu
 LONG = ["train.eval_every=100", "train.checkpoint_every=50", "train.log_every=50"]
 
 
-def slurm_answers() -> bool:
-    if shutil.which("sinfo") is None or shutil.which("sbatch") is None:
-        return False
-    try:
-        out = subprocess.run(["sinfo", "--noheader", "--format=%T"], capture_output=True, text=True, timeout=20)
-    except subprocess.TimeoutExpired:
-        return False
-    return out.returncode == 0 and any(s.strip("*~#") in ("idle", "mixed", "allocated", "completing")
-                                       for s in out.stdout.split())
-
-
 @pytest.fixture(scope="module", autouse=True)
 def slurm():
-    if not slurm_answers():
-        message = "no usable Slurm cluster (sinfo); slurm/local/install.sh && slurm/local/start.sh start one"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    require_slurm()
 
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]

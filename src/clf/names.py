@@ -17,11 +17,14 @@ PREDICTIONS = "predictions"         # dev.csv, test.csv
 JOB_STATUS = "status.json"          # a job's record (slurm/jobfiles.py)
 ATTEMPTS = "attempts.jsonl"
 SWEEP_MANIFEST = "sweep.json"       # marks a sweep directory (slurm/manifest.py)
+HALVING_RECORD = "halving.json"     # successive halving's rungs and decisions (slurm/halving.py)
+HALVING_JOBS = ".halving"           # its decision jobs' records, rung-K/ (hidden: not runs to aggregate)
 RUN_SUBDIRS = frozenset({TENSORBOARD, CHECKPOINTS, PREDICTIONS})
 
 # --- states: metrics.json's "status" and status.json's "state" ---
 PENDING, RUNNING, REQUEUED, INTERRUPTED = "pending", "running", "requeued", "interrupted"
 COMPLETED, FAILED, CANCELLED = "completed", "failed", "cancelled"
+STOPPED = "stopped"                 # metrics.json: trained to train.stop_at_step (a halving rung), resumable
 FINAL_STATES = (COMPLETED, FAILED, CANCELLED)
 
 # --- config keys that do not change what a run computes ---
@@ -30,12 +33,15 @@ RUNTIME_KEYS = ("run_dir", "sweep_dir", "name", "device", "cluster", "train.prog
                 "train.checkpoint_every", "train.checkpoint_seconds", "train.keep_checkpoints", "data.cache_dir")
 # where its inputs are read from (their content is checked: the vocabulary's fingerprint)
 INPUT_PATH_KEYS = ("data.dir", "data.train", "data.dev", "data.test", "data.unlabeled", "embeddings.dir")
-# may differ when a run resumes from its checkpoint
-RESUMABLE_CHANGES = RUNTIME_KEYS + INPUT_PATH_KEYS
+# how a sweep searches (search=grid|halving) and where a run of it pauses (a rung's budget): the
+# schedule and data order span the full budget, so neither changes the steps a run computes
+SEARCH_KEYS = ("search", "train.stop_at_step")
+# may differ when a run resumes from its checkpoint (a promoted run resumes with a larger stop step)
+RESUMABLE_CHANGES = RUNTIME_KEYS + INPUT_PATH_KEYS + SEARCH_KEYS
 # left out of TensorBoard's HParams entry
-NOT_HPARAMS = RUNTIME_KEYS + INPUT_PATH_KEYS
+NOT_HPARAMS = RUNTIME_KEYS + INPUT_PATH_KEYS + SEARCH_KEYS
 # never grouped on by `clf aggregate` unless asked (seeds are repeats of one configuration)
-NOT_GROUPED = ("seed",) + RUNTIME_KEYS
+NOT_GROUPED = ("seed",) + RUNTIME_KEYS + SEARCH_KEYS
 
 
 def key_in(key: str, keys: tuple[str, ...]) -> bool:

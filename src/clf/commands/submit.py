@@ -17,6 +17,8 @@ EPILOG = """examples:
   clf submit cluster=slurm --after sweeps/w2v embeddings=word2vec embeddings.dir=sweeps/w2v/vectors
   clf submit cluster=slurm sweep_dir=sweeps/agg --after-any sweeps/heads --job aggregate -- sweeps/heads
   clf submit --dry-run cluster=greatlakes-gpu cluster.account=A seed=0,1   # print the runs and the script
+  clf submit search=halving search.min_steps=100 train.max_steps=900 optim.lr=1e-3,3e-3,1e-2 model.num_heads=1,4,8
+        # successive halving: every run to 100 steps, the best third to 300, the best of those to 900
 
 Overrides use Hydra's sweep syntax (a,b,c  range(0,5)  ...); every combination is one run, in
 SWEEP_DIR/runs/<its overrides>. A preset's grid (hydra.sweeper.params in conf/experiment/NAME.yaml)
@@ -71,6 +73,8 @@ def main(argv: list[str]) -> int:
     started = time.perf_counter()
     from clf.slurm import launch, snapshot
     from clf.slurm.expand import plan
+    from clf.slurm.halving import launch_rung
+    from clf.slurm.halving import start as start_halving
     from clf.slurm.paths import absolute_job_args
     from clf.slurm.manifest import KIND_COMMAND, KIND_TRAIN, Manifest, RunEntry, claim, code_version, now_iso, release
     from clf.slurm.profile import check_cluster, cluster_from, job_name
@@ -87,7 +91,10 @@ def main(argv: list[str]) -> int:
                      argv=[args.job, *absolute_job_args(command_args, Path.cwd())] if args.job else [],
                      config={} if args.job else r.config)
             for r in result.runs]
+    halving = None if args.job else start_halving(runs)  # search=halving: rung 1 stops at search.min_steps
     if args.dry_run:
+        if halving:
+            print(_halving_line(halving))
         return _dry_run(result.sweep_dir, runs, cluster, result.name)
     path = claim(result.sweep_dir)
     manifest = Manifest(name=result.name, profile=cluster.name, executor=cluster.executor,
@@ -96,7 +103,10 @@ def main(argv: list[str]) -> int:
     try:
         code = snapshot.take(result.sweep_dir, 0)
         snapshot.use(code)  # every job of the sweep imports clf from this copy
-        submission = launch.submit(manifest, runs, cluster, "submit", after)
+        if halving:
+            submission = launch_rung(manifest, halving, runs, cluster, "submit", code, after)[0]
+        else:
+            submission = launch.submit(manifest, runs, cluster, "submit", after)
     except BaseException:
         snapshot.discard(result.sweep_dir)
         release(path)
@@ -104,7 +114,14 @@ def main(argv: list[str]) -> int:
     submission.code = code
     manifest.save()
     print(_summary(manifest, submission, cluster, time.perf_counter() - started))
+    if halving:
+        print(_halving_line(halving))
     return 0
+
+
+def _halving_line(halving) -> str:
+    return (f"successive halving: rung 1 of {len(halving.budgets)} ({' / '.join(map(str, halving.budgets))} steps, "
+            f"eta {halving.eta}); a decision job after each rung submits the next")
 
 
 def _summary(manifest, submission, cluster, seconds: float) -> str:

@@ -100,6 +100,9 @@ class TrainConfig:
     epochs: Optional[int] = None
     min_steps: int = 900
     max_steps: Optional[int] = None
+    # stop (resumably) at this step, a multiple of eval_every: a successive-halving rung's budget;
+    # the LR schedule and data order still span the full budget. null: train to the end
+    stop_at_step: Optional[int] = None
     # documents are sorted by length inside windows of this many batches
     bucket_batches: int = 50
     eval_batch_tokens: int = 1048576
@@ -145,6 +148,16 @@ class ClusterConfig:
 
 
 @dataclass
+class SearchConfig:
+    """How ``clf submit`` searches the grid it expands (``conf/search/``): ``grid`` trains every
+    run to the full budget; ``halving`` is successive halving (``clf.slurm.halving``)."""
+
+    kind: str = "grid"
+    eta: int = 3                            # halving: keep the best 1/eta of each rung; budgets grow eta-fold
+    min_steps: Optional[int] = None         # halving: the first rung's budget (a multiple of train.eval_every)
+
+
+@dataclass
 class Config:
     """Everything one training run needs."""
 
@@ -154,6 +167,7 @@ class Config:
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
     seed: int = 0
     device: str = "auto"
     precision: str = "fp32"

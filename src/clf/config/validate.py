@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from clf.errors import ClfError
 
@@ -16,12 +16,13 @@ CHOICES = {
     "precision": ("fp32", "bf16"),
     "train.progress": ("auto", "bar", "log", "none"),
     "train.keep_checkpoints": ("best", "all"),
+    "search.kind": ("grid", "halving"),
 }
 POSITIVE = (
     "embeddings.dim", "model.num_heads", "model.hidden_size", "model.max_len", "model.max_tokens",
     "train.batch_size", "train.bucket_batches", "train.eval_batch_tokens", "train.log_every",
     "train.eval_every", "train.checkpoint_every", "train.max_steps", "train.early_stopping_patience",
-    "train.num_threads", "data.min_count", "data.max_size", "data.train_limit",
+    "train.num_threads", "data.min_count", "data.max_size", "data.train_limit", "train.stop_at_step",
 )
 NON_NEGATIVE = (
     "model.hidden_layers", "train.epochs", "train.min_steps", "optim.weight_decay", "optim.warmup_steps",
@@ -64,6 +65,7 @@ def validate(cfg: DictConfig) -> None:
     for frac in ("data.dev_fraction", "data.test_fraction"):
         if not 0 < _get(cfg, frac) < 1:
             raise ClfError(f"{frac}={_get(cfg, frac)} must be in (0, 1)")
+    _check_budgets(cfg)
     source = cfg.data.source
     if source == "csv":
         for split in ("train", "dev"):
@@ -73,3 +75,26 @@ def validate(cfg: DictConfig) -> None:
         raise ClfError("data=imdb needs data.dir=DIR (the layout of shared/data/imdb)")
     if cfg.embeddings.kind == "word2vec" and not cfg.embeddings.dir:
         raise ClfError("embeddings=word2vec needs embeddings.dir=DIR (word2vec.pt and the two index files)")
+
+
+def _check_budgets(cfg: DictConfig) -> None:
+    """A stop step (a halving rung's budget) falls on an evaluation, so that the promoted run does
+    exactly what an uninterrupted one does there; halving's own settings."""
+    train, every = cfg.train, cfg.train.eval_every
+    if train.stop_at_step is not None and train.stop_at_step % every:
+        raise ClfError(f"train.stop_at_step={train.stop_at_step} must be a multiple of train.eval_every={every} "
+                       "(a run pauses at an evaluation)")
+    search = cfg.search
+    if search.kind != "halving":
+        return
+    if OmegaConf.is_missing(search, "min_steps") or search.min_steps is None:
+        raise ClfError("search=halving needs search.min_steps=N (the first rung's budget in optimizer steps)")
+    if search.eta < 2:
+        raise ClfError(f"search.eta={search.eta} must be at least 2")
+    if train.max_steps is None:
+        raise ClfError("search=halving needs train.max_steps=N (the full budget of the last rung)")
+    if search.min_steps <= 0 or search.min_steps % every:
+        raise ClfError(f"search.min_steps={search.min_steps} must be a positive multiple of "
+                       f"train.eval_every={every} (rungs end at evaluations)")
+    if search.min_steps >= train.max_steps:
+        raise ClfError(f"search.min_steps={search.min_steps} must be less than train.max_steps={train.max_steps}")

@@ -12,9 +12,9 @@ import pandas as pd
 
 from clf.atomic import atomic_write_text
 from clf.results.render import latex_table, markdown_table
-from clf.results.runs import COMPLETED, METRIC_KEYS, load_runs
+from clf.results.runs import COMPLETED, METRIC_KEYS, STOPPED, load_runs
 from clf.results.table import (STATS, RUN_COLUMNS, TAIL_COLUMNS, group_label, group_stats, grouped_rows,
-                               pending_rows, resolve_keys, runs_frame, swept_keys)
+                               pending_rows, resolve_keys, runs_frame, stopped_rows, swept_keys)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -35,6 +35,7 @@ class Aggregate:
     keys: list[str]
     groups: pd.DataFrame
     pending: pd.DataFrame
+    stopped: pd.DataFrame = field(default_factory=pd.DataFrame)   # paused at a halving rung's budget
     ensembles: list[GroupEnsemble] | None = field(default=None)
 
     @property
@@ -49,7 +50,8 @@ def aggregate(roots: Sequence[str | Path], by: Sequence[str] | None = None, ense
     """
     frame, config_keys = runs_frame(load_runs(roots))
     done = frame[frame["state"] == COMPLETED]
-    swept = swept_keys(done if len(done) else frame, config_keys)
+    trained = frame[frame["state"].isin([COMPLETED, STOPPED])]  # stopped: a halving search's other configurations
+    swept = swept_keys(trained if len(trained) else frame, config_keys)
     keys = resolve_keys(by, config_keys, swept) if by else swept
     groups = group_stats(done, keys) if len(done) else pd.DataFrame(columns=[*keys, *STATS, "best"])
     found = None
@@ -58,16 +60,18 @@ def aggregate(roots: Sequence[str | Path], by: Sequence[str] | None = None, ense
 
         found = ensembles(groups, [group_label(g, keys) for _, g in groups.iterrows()])
         groups = with_f1_columns(groups, found)
-    return Aggregate([Path(r) for r in roots], frame, config_keys, keys, groups, frame[frame["state"] != COMPLETED],
-                     found)
+    unfinished = frame[~frame["state"].isin([COMPLETED, STOPPED])]
+    return Aggregate([Path(r) for r in roots], frame, config_keys, keys, groups, unfinished,
+                     frame[frame["state"] == STOPPED], found)
 
 
 def report(agg: Aggregate) -> str:
     """The grouped table and the list of unfinished runs, as Markdown."""
     where = ", ".join(map(str, agg.roots))
-    n_done, n_pending = len(agg.completed), len(agg.pending)
+    n_done, n_pending, n_stopped = len(agg.completed), len(agg.pending), len(agg.stopped)
+    stopped = f"{n_stopped} stopped at a successive-halving budget, " if n_stopped else ""
     lines = [f"## Results: {where}", "",
-             f"{len(agg.runs)} runs: {n_done} completed, {n_pending} not completed; "
+             f"{len(agg.runs)} runs: {n_done} completed, {stopped}{n_pending} not completed; "
              f"grouped by {', '.join(agg.keys) or 'nothing (no config key varies)'}.", ""]
     if n_done:
         lines += [markdown_table(*_grouped(agg)), "",
@@ -77,6 +81,11 @@ def report(agg: Aggregate) -> str:
                      if agg.ensembles is not None else ""), ""]
     else:
         lines += ["No completed runs yet.", ""]
+    if n_stopped:
+        headers, rows = stopped_rows(agg.stopped, agg.keys)
+        lines += [f"### Stopped at a budget ({n_stopped})", "", markdown_table(headers, rows), "",
+                  "Successive halving did not promote these runs past the budget shown: dev F1 is the best they "
+                  "reached by then; no test F1 (only runs that completed are tested).", ""]
     if n_pending:
         headers, rows = pending_rows(agg.pending, agg.keys)
         lines += [f"### Not completed ({n_pending})", "", markdown_table(headers, rows), ""]

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from clf.errors import ClfError
-from clf.names import COMPLETED, CONFIG, METRICS, RUN_SUBDIRS  # noqa: F401 (COMPLETED: re-exported)
+from clf.names import COMPLETED, CONFIG, METRICS, RUN_SUBDIRS, STOPPED  # noqa: F401 (COMPLETED: re-exported)
 from clf.names import JOB_STATUS as STATUS
 from clf.names import SWEEP_MANIFEST as SWEEP
 
@@ -26,7 +26,8 @@ CORRUPT, STARTED = "corrupt", "started"
 # metrics.json keys copied into a run's row (the rest of the file is the config)
 METRIC_KEYS = ("dev_f1", "dev_precision", "dev_recall", "dev_accuracy", "test_f1", "test_precision",
                "test_recall", "test_accuracy", "best_step", "steps", "total_steps", "epochs", "train_seconds",
-               "train_documents")
+               "train_documents", "budget")
+BUDGET = "budget"   # the steps a run trained to: its last rung's budget when successive halving stopped it
 TRAIN_LIMIT = "data.train_limit"
 
 
@@ -162,6 +163,8 @@ def read_run(path: Path, name: str) -> RunRecord:
             return RunRecord(path, name, CORRUPT, f"{STATUS} says completed but there is no {METRICS}", config=config)
         return RunRecord(path, name, STARTED, f"no {METRICS} yet", config=config)
     run_state = metrics.get("status")
+    if run_state in (COMPLETED, STOPPED):
+        values[BUDGET] = values.get("steps")
     if run_state != COMPLETED:
         return RunRecord(path, name, str(run_state or "unknown"), _progress(metrics), values, config)
     if values.get("dev_f1") is None or not config:

@@ -118,7 +118,18 @@ def grouped_rows(groups: pd.DataFrame, keys: Sequence[str]) -> tuple[list[str], 
 
 def pending_rows(pending: pd.DataFrame, keys: Sequence[str]) -> tuple[list[str], list[list[str]]]:
     """Headers and cells of the not-completed runs: name, state, what is known, their settings."""
-    shown = [k for k in [*keys, "seed"] if k in pending.columns]
-    rows = [[r["run"], r["state"], r["detail"] or "", ", ".join(f"{k}={format_value(r[k])}" for k in shown)]
-            for _, r in pending.iterrows()]
+    rows = [[r["run"], r["state"], r["detail"] or "", _settings(r, [*keys, "seed"])] for _, r in pending.iterrows()]
     return ["run", "state", "detail", "settings"], rows
+
+
+def _settings(row: pd.Series, keys: Sequence[str]) -> str:
+    return ", ".join(f"{k}={format_value(row[k])}" for k in keys if k in row.index)
+
+
+def stopped_rows(stopped: pd.DataFrame, keys: Sequence[str]) -> tuple[list[str], list[list[str]]]:
+    """Headers and cells of the runs successive halving stopped at a budget: the furthest first,
+    then by dev F1."""
+    ordered = stopped.sort_values(["budget", "dev_f1", "run"], ascending=[False, False, True], na_position="last")
+    rows = [[r["run"], "-" if math.isnan(r["budget"]) else f"{r['budget']:.0f}", _mean_std(r["dev_f1"], math.nan),
+             _settings(r, [*keys, "seed"])] for _, r in ordered.iterrows()]
+    return ["run", "budget (steps)", "dev F1", "settings"], rows

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from clf.slurm import jobfiles
+from clf.names import STOPPED
 from clf.slurm.manifest import KIND_TRAIN
 from clf.stop import EXIT_RESUMABLE, LOCAL_REQUEUE_EXIT, Stopped, StopRequest
 
@@ -272,9 +273,9 @@ def run_one(spec: RunSpec, info: JobInfo, stop: StopRequest, task_started: float
         if log_handler is not None:
             logging.getLogger().removeHandler(log_handler)
             log_handler.close()
-    if state == jobfiles.COMPLETED:
+    if state in (jobfiles.COMPLETED, STOPPED):  # stopped: the job trained to its rung's budget, as asked
         if journal:
-            journal.end(jobfiles.COMPLETED, "completed")
+            journal.end(jobfiles.COMPLETED, "completed" if state == jobfiles.COMPLETED else "stopped-at-budget")
         return {"status": jobfiles.COMPLETED, "run_dir": spec.run_dir}
     ignore_late_warnings()
     return _after_interrupt(spec, info, journal, signal_name, task_started)

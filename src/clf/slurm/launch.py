@@ -70,22 +70,33 @@ def resolve_after(after: dict[str, list[str]], executor: str) -> str | None:
     return ",".join(parts) if executor == "slurm" and parts else None
 
 
+def runs_dependency(manifest: Manifest, names: list[str]) -> str | None:
+    """sbatch's ``afterany`` on the current jobs of these runs of the sweep (None: none submitted)."""
+    ids = sorted({manifest.run(name).array_job_id or "" for name in names} - {""}, key=int)
+    return "afterany:" + ":".join(ids) if ids else None
+
+
 def submit(manifest: Manifest, runs: list[RunEntry], cluster: ClusterConfig, kind: str,
-           after: dict[str, list[str]] | None = None) -> Submission:
-    """Submit ``runs`` as one submission; updates the runs and the manifest and saves it."""
+           after: dict[str, list[str]] | None = None, after_runs: list[str] | None = None) -> Submission:
+    """Submit ``runs`` as one submission; updates the runs and the manifest and saves it.
+    ``after_runs``: runs of this sweep whose current jobs must end first (whatever their state)."""
     started = time.perf_counter()
     after = {kind: [value if _JOB_ID.fullmatch(value) else str(Path(value).absolute()) for value in values]
              for kind, values in (after or {}).items() if values}
     index = len(manifest.submissions)
-    submission = Submission(time=now_iso(), kind=kind, runs=[r.name for r in runs], after=after, directory=os.getcwd())
+    submission = Submission(time=now_iso(), kind=kind, runs=[r.name for r in runs], after=after, directory=os.getcwd(),
+                            after_runs=list(after_runs or []))
     submission.dependency = resolve_after(after, cluster.executor)
+    if after_runs and cluster.executor == "slurm":
+        parts = [part for part in (submission.dependency, runs_dependency(manifest, after_runs)) if part]
+        submission.dependency = ",".join(parts) or None
     specs = [make_spec(manifest, run, cluster, index) for run in runs]
     for run in runs:
         if run.job_id:
             run.history.append(run.job_id)
         run.set_job(None)
         run.submission = index
-        if kind == "resubmit":  # replace the earlier submission's final state (aggregate reads it)
+        if kind != "submit":  # replace the earlier submission's final state (aggregate, the local runner read it)
             record = {"state": jobfiles.PENDING, "error": None, "submission": index}
             jobfiles.write_status(manifest.run_dir(run), record)
     manifest.submissions.append(submission)

@@ -53,10 +53,23 @@ def dependency_state(after: dict[str, list[str]]) -> tuple[bool, str]:
     return True, ""
 
 
-def wait_for_dependencies(after: dict[str, list[str]], stop: threading.Event) -> str | None:
-    """None when the sweeps in ``after`` allow starting; else why this submission never starts."""
+def runs_ended(sweep_dir: str, names: list[str]) -> tuple[bool, str]:
+    """(whether these runs of the sweep have all ended, whatever their state; what is awaited)."""
+    if not names:
+        return True, ""
+    ended = {run.name for run in sweep_status(Manifest.load(sweep_dir)).runs if run.state in jobfiles.FINAL_STATES}
+    waiting = [name for name in names if name not in ended]
+    return not waiting, f"waiting for {len(waiting)} run(s) of this sweep"
+
+
+def wait_for_dependencies(after: dict[str, list[str]], stop: threading.Event, sweep_dir: str = "",
+                          after_runs: list[str] | None = None) -> str | None:
+    """None when the sweeps in ``after`` and the runs ``after_runs`` of this sweep allow starting;
+    else why this submission never starts."""
     while not stop.is_set():
         ready, why = dependency_state(after)
+        if ready:
+            ready, why = runs_ended(sweep_dir, after_runs or [])
         if ready:
             return None
         if why.startswith("never"):
@@ -80,7 +93,7 @@ def run_submission(manifest: Manifest, index: int, stop: threading.Event) -> Non
     submission = manifest.submissions[index]
     cluster = cluster_from(manifest.cluster)
     runs = [manifest.run(name) for name in submission.runs]
-    blocked = wait_for_dependencies(submission.after, stop)
+    blocked = wait_for_dependencies(submission.after, stop, manifest.sweep_dir, submission.after_runs)
     if blocked:
         say(f"not starting {len(runs)} run(s): {blocked}")
         for run in runs:

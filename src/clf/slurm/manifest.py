@@ -56,11 +56,12 @@ class RunEntry:
 @dataclass
 class Submission:
     time: str
-    kind: str                                # submit | resubmit
+    kind: str                                # submit | resubmit | rung | decision (clf.slurm.halving)
     runs: list[str]                          # run names
     job_ids: list[str] = field(default_factory=list)          # Slurm job (array) ids
     after: dict[str, list[str]] = field(default_factory=dict)  # {"afterok": [dir or id], "afterany": [...]}
     dependency: str | None = None            # the --dependency given to sbatch
+    after_runs: list[str] = field(default_factory=list)      # runs of this sweep whose jobs must end first (afterany)
     runner: dict[str, Any] | None = None     # local executor: {"pid": ..., "host": ...}
     sbatch_calls: int = 0
     seconds: float = 0.0

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from clf.names import METRICS
+from clf.names import STOPPED as STOPPED_AT_BUDGET
 from clf.slurm import jobfiles
 from clf.slurm.jobfiles import CANCELLED, COMPLETED, FAILED, INTERRUPTED, PENDING, REQUEUED, RUNNING
 from clf.slurm.manifest import Manifest, RunEntry
@@ -67,8 +68,12 @@ class SweepStatus:
 
     def to_json(self) -> dict[str, Any]:
         m = self.manifest
+        from clf.slurm.halving import Halving
+
+        halving = Halving.load(m.sweep_dir)
         return {"sweep_dir": m.sweep_dir, "name": m.name, "profile": m.profile, "executor": m.executor,
-                "counts": self.counts(), "notes": self.notes, "runs": [asdict(r) for r in self.runs]}
+                "counts": self.counts(), "notes": self.notes, "runs": [asdict(r) for r in self.runs],
+                "halving": asdict(halving) if halving else None}
 
 
 def recorded_status(manifest: Manifest, run: RunEntry) -> dict[str, Any] | None:
@@ -82,6 +87,8 @@ def recorded_status(manifest: Manifest, run: RunEntry) -> dict[str, Any] | None:
 def _progress(status: RunStatus, run_dir: Path, recorded: dict[str, Any] | None) -> None:
     metrics = jobfiles.read_json(run_dir / METRICS) or {}
     status.steps, status.total_steps = metrics.get("steps"), metrics.get("total_steps")
+    if metrics.get("status") == STOPPED_AT_BUDGET and status.state == COMPLETED:
+        status.detail = status.detail or f"stopped at step {status.steps} (its last rung's budget)"
     dev_f1 = metrics.get("dev_f1")
     status.dev_f1 = float(dev_f1) if isinstance(dev_f1, (int, float)) else None
     if recorded:
@@ -310,8 +317,17 @@ def render(status: SweepStatus) -> str:
         lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1])
     counts = status.counts()
     lines.append(f"{len(status.runs)} runs: " + ", ".join(f"{n} {state}" for state, n in counts.items()))
+    lines += _halving_lines(status)
     lines += [f"note: {note}" for note in status.notes]
     return "\n".join(line.rstrip() for line in lines)
+
+
+def _halving_lines(status: SweepStatus) -> list[str]:
+    """A successive-halving sweep's rungs (``clf.slurm.halving.summary``); none for a grid."""
+    from clf.slurm.halving import Halving, summary
+
+    halving = Halving.load(status.manifest.sweep_dir)
+    return summary(halving, {run.name: run.state for run in status.runs}) if halving else []
 
 
 def load_status(sweep_dir: str | Path) -> SweepStatus:

@@ -28,7 +28,7 @@ from clf.device import describe_device
 from clf.embeddings import load_word2vec
 from clf.errors import ClfError
 from clf.model import DocumentAttentionClassifier, build_model
-from clf.names import CHECKPOINTS, COMPLETED, CONFIG, INTERRUPTED, METRICS, PREDICTIONS, RUNNING
+from clf.names import CHECKPOINTS, COMPLETED, CONFIG, INTERRUPTED, METRICS, PREDICTIONS, RUNNING, STOPPED
 from clf.optim import build_optimizer, build_scheduler, clip_gradients, settle_weights
 from clf.stop import EXIT_RESUMABLE, StopRequest
 from clf.train import budget, reuse
@@ -53,7 +53,7 @@ class RunResult:
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.status == COMPLETED else EXIT_RESUMABLE
+        return 0 if self.status in (COMPLETED, STOPPED) else EXIT_RESUMABLE
 
 
 @dataclass
@@ -138,6 +138,8 @@ def _train(cfg: DictConfig, run_dir: Path, stop: StopRequest) -> RunResult:
         log.info("resuming %s at step %d (epoch %d, batch %d)", run_dir, state.step, state.epoch, state.batch_in_epoch)
     if state.finished:  # killed after the final checkpoint, before metrics.json
         return _finish(run, state, monitor=None)
+    if _at_budget(cfg, state, run.total):  # already at its stop step (a rung run again)
+        return _stopped(run, state, None)
 
     # -- the loop: one optimizer step per iteration --
     model, optimizer, train_split = run.model, run.optimizer, run.dataset["train"]
@@ -183,7 +185,8 @@ def _train(cfg: DictConfig, run_dir: Path, stop: StopRequest) -> RunResult:
         # checkpoint every checkpoint_every steps or checkpoint_seconds, and before stopping
         time_due = time.monotonic() - t_ckpt >= cfg.train.checkpoint_seconds
         stopping, time_due = any_rank([stop.requested, time_due], ctx, device)
-        if state.step % cfg.train.checkpoint_every == 0 or time_due or stopping or stop_early:
+        at_budget = _at_budget(cfg, state, run.total)
+        if state.step % cfg.train.checkpoint_every == 0 or time_due or stopping or stop_early or at_budget:
             _checkpoint(run, state, monitor)
             t_ckpt = time.monotonic()
 
@@ -198,6 +201,8 @@ def _train(cfg: DictConfig, run_dir: Path, stop: StopRequest) -> RunResult:
             log.info("early stopping at step %d: %d evaluations without a better dev F1", state.step,
                      state.evals_without_improvement)
             break
+        if at_budget:  # a halving rung's budget: checkpointed at an evaluation step, resumable
+            return _stopped(run, state, monitor)
 
     # -- the end: a last evaluation if the last step had none, the final checkpoint, outputs --
     if state.last_eval_step != state.step:
@@ -242,6 +247,25 @@ def _interrupted(run: _Run, state: TrainState, monitor: Monitor, stop: StopReque
     return RunResult(INTERRUPTED, metrics, run.run_dir)
 
 
+def _at_budget(cfg: DictConfig, state: TrainState, total: int) -> bool:
+    """The run reached ``train.stop_at_step`` before its full budget (validated: an evaluation step)."""
+    stop_at = cfg.train.stop_at_step
+    return stop_at is not None and stop_at <= state.step < total
+
+
+def _stopped(run: _Run, state: TrainState, monitor: Monitor | None) -> RunResult:
+    """Paused at ``train.stop_at_step``: metrics.json says 'stopped' with the run's dev F1 so far;
+    a larger stop step (a promotion) resumes it from ``last.pt``."""
+    if monitor is not None:
+        monitor.close()
+    log.info("stopped at step %d (train.stop_at_step), best dev F1 %.4f; a larger stop step resumes it",
+             state.step, state.best_f1)
+    metrics = _running_metrics(run, state, status=STOPPED)
+    if run.ctx.is_main:
+        write_metrics(run.run_dir, metrics)
+    return RunResult(STOPPED, metrics, run.run_dir)
+
+
 def _next_epoch(run: _Run, state: TrainState) -> np.ndarray:
     """Move ``state`` to the next epoch's start; that epoch's batch order."""
     state.epoch += 1
@@ -281,6 +305,7 @@ def _running_metrics(run: _Run, state: TrainState, status: str = RUNNING) -> dic
     return {"status": status, "dev_f1": state.best_f1 if state.best_step >= 0 else None,
             "best_step": state.best_step if state.best_step >= 0 else None, "steps": state.step,
             "total_steps": run.total, "epochs": state.epoch, "train_seconds": round(state.train_seconds, 3),
+            "train_documents": len(run.dataset["train"]),  # a stopped run's data.train_limit=null in aggregate
             "device": describe_device(run.device), "config": to_container(run.cfg)}
 
 
