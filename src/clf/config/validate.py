@@ -22,6 +22,7 @@ POSITIVE = (
     "train.batch_size", "train.bucket_batches", "train.eval_batch_tokens", "train.log_every",
     "train.eval_every", "train.checkpoint_every", "train.max_steps", "train.early_stopping_patience",
     "train.num_threads", "data.min_count", "data.max_size", "data.train_limit",
+    "data.bigram_min_count", "data.bigram_max_size",
 )
 NON_NEGATIVE = (
     "model.hidden_layers", "train.epochs", "train.min_steps", "optim.weight_decay", "optim.warmup_steps",
@@ -64,6 +65,7 @@ def validate(cfg: DictConfig) -> None:
     for frac in ("data.dev_fraction", "data.test_fraction"):
         if not 0 < _get(cfg, frac) < 1:
             raise ClfError(f"{frac}={_get(cfg, frac)} must be in (0, 1)")
+    _check_ngrams(cfg.data.tokenizer)
     source = cfg.data.source
     if source == "csv":
         for split in ("train", "dev"):
@@ -73,3 +75,11 @@ def validate(cfg: DictConfig) -> None:
         raise ClfError("data=imdb needs data.dir=DIR (the layout of shared/data/imdb)")
     if cfg.embeddings.kind == "word2vec" and not cfg.embeddings.dir:
         raise ClfError("embeddings=word2vec needs embeddings.dir=DIR (word2vec.pt and the two index files)")
+
+
+def _check_ngrams(tokenizer: DictConfig) -> None:
+    if tokenizer.ngrams not in (1, 2):
+        raise ClfError(f"data.tokenizer.ngrams={tokenizer.ngrams} must be 1 (words) or 2 (words and bigrams)")
+    if tokenizer.ngrams == 2 and any(" " in token for token in re.findall(tokenizer.pattern, "a b")):
+        raise ClfError(f"data.tokenizer.ngrams=2 joins a bigram's words with a space, and data.tokenizer.pattern="
+                       f"{tokenizer.pattern!r} matches spaces")
