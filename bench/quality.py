@@ -227,7 +227,8 @@ def main() -> None:
     parser.add_argument("--no-fasttext", dest="fasttext", action="store_false")
     args = parser.parse_args()
     out, seeds, tag = args.out.resolve(), tuple(args.seeds), f"-{args.tag}" if args.tag else ""
-    imdb_vectors = args.imdb_vectors.resolve() if args.imdb_vectors else None
+    # the shipped vectors are word2vec's defaults on the case-kept tokens: not for --w2v candidates
+    imdb_vectors = args.imdb_vectors.resolve() if args.imdb_vectors and not args.w2v else None
     results = {}
     for ds in make_datasets(args.imdb.resolve(), out, imdb_vectors, vectors_root(out, args.w2v)):
         if args.datasets and ds.name not in args.datasets:

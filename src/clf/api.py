@@ -27,8 +27,7 @@ from omegaconf import DictConfig
 from clf.config.compose import from_yaml
 from clf.data.batching import collate, eval_plan
 from clf.data.cache import TokenizedSplit
-from clf.data.dataset import load_dataset
-from clf.data.encode import encode
+from clf.data.dataset import encode_texts, load_dataset
 from clf.data.tokenizer import Tokenizer
 from clf.data.vocab import Vocab
 from clf.errors import ClfError
@@ -83,13 +82,15 @@ class Run:
         return self.config.model.max_tokens
 
     def tokenize(self, text: str) -> list[str]:
-        """The tokens of ``text`` the model reads (truncated to ``model.max_tokens``)."""
-        return self.tokenizer(text)[: self.max_tokens]
+        """The tokens of ``text`` the model reads: its words, then its bigrams in the vocabulary
+        (``data.tokenizer.ngrams=2``), truncated to ``model.max_tokens``."""
+        words = self.tokenizer(text)
+        bigram_ids = np.asarray(self.encode([text]).ids[len(words):])
+        return (words + self.words(bigram_ids))[: self.max_tokens]
 
     def encode(self, texts: Sequence[str]) -> TokenizedSplit:
         """Texts as a split of token ids (no labels; inst_ids 0..n-1)."""
-        ids, offsets = encode(list(texts), self.tokenizer, self.vocab)
-        return TokenizedSplit("texts", ids, offsets, None, np.arange(len(texts)))
+        return encode_texts(list(texts), self.tokenizer, self.vocab)
 
     def predict(self, texts: str | Sequence[str]) -> np.ndarray:
         """P(label = 1) of each text (float32 array; one element for a single string)."""
@@ -100,7 +101,7 @@ class Run:
     def attention(self, text: str) -> Attention:
         """Tokens, attention weights [T, H] and probability of one text."""
         tokens = self.tokenize(text)
-        ids = np.array([self.vocab.index.get(t, self.vocab.unk_id) for t in tokens], dtype=np.int32)
+        ids = np.asarray(self.encode([text]).ids[: len(tokens)], dtype=np.int32)
         split = TokenizedSplit("text", ids, np.array([0, len(ids)], dtype=np.int64), None, np.zeros(1))
         batch = self.forward(split, np.array([0]))
         return Attention(tokens, batch.attention[0, : len(tokens)], float(batch.probabilities[0]))

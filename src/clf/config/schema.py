@@ -19,6 +19,7 @@ class TokenizerConfig:
     pattern: str = r"\w+"
     lowercase: bool = False
     strip_html: bool = False
+    ngrams: int = 1
 
 
 @dataclass
@@ -45,6 +46,9 @@ class DataConfig:
     # vocabulary built from the training text when no embeddings bring one
     min_count: int = 2
     max_size: Optional[int] = None
+    # bigrams (tokenizer.ngrams=2) in the vocabulary: pairs of known words seen this often in train
+    bigram_min_count: int = 3
+    bigram_max_size: Optional[int] = 200000
     # token-id cache; null: $CLF_CACHE_DIR or ~/.cache/clf
     cache_dir: Optional[str] = None
 

@@ -23,6 +23,7 @@ POSITIVE = (
     "train.batch_size", "train.bucket_batches", "train.eval_batch_tokens", "train.log_every",
     "train.eval_every", "train.checkpoint_every", "train.max_steps", "train.early_stopping_patience",
     "train.num_threads", "data.min_count", "data.max_size", "data.train_limit", "train.stop_at_step",
+    "data.bigram_min_count", "data.bigram_max_size",
 )
 NON_NEGATIVE = (
     "model.hidden_layers", "train.epochs", "train.min_steps", "optim.weight_decay", "optim.warmup_steps",
@@ -66,6 +67,7 @@ def validate(cfg: DictConfig) -> None:
         if not 0 < _get(cfg, frac) < 1:
             raise ClfError(f"{frac}={_get(cfg, frac)} must be in (0, 1)")
     _check_budgets(cfg)
+    _check_ngrams(cfg.data.tokenizer)
     source = cfg.data.source
     if source == "csv":
         for split in ("train", "dev"):
@@ -98,3 +100,11 @@ def _check_budgets(cfg: DictConfig) -> None:
                        f"train.eval_every={every} (rungs end at evaluations)")
     if search.min_steps >= train.max_steps:
         raise ClfError(f"search.min_steps={search.min_steps} must be less than train.max_steps={train.max_steps}")
+
+
+def _check_ngrams(tokenizer: DictConfig) -> None:
+    if tokenizer.ngrams not in (1, 2):
+        raise ClfError(f"data.tokenizer.ngrams={tokenizer.ngrams} must be 1 (words) or 2 (words and bigrams)")
+    if tokenizer.ngrams == 2 and any(" " in token for token in re.findall(tokenizer.pattern, "a b")):
+        raise ClfError(f"data.tokenizer.ngrams=2 joins a bigram's words with a space, and data.tokenizer.pattern="
+                       f"{tokenizer.pattern!r} matches spaces")

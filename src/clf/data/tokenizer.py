@@ -2,6 +2,8 @@
 
 nltk's ``tokenize`` is ``re.findall`` with flags UNICODE | MULTILINE | DOTALL; calling the
 compiled pattern directly gives the same tokens and skips a method call per document.
+``ngrams=2`` adds bigram tokens after a document's words; which pairs depends on the
+vocabulary, so they are added to token ids (``clf.data.ngrams``): calling a tokenizer gives words.
 """
 
 from __future__ import annotations
@@ -20,13 +22,14 @@ class Tokenizer:
     pattern: str = r"\w+"
     lowercase: bool = False
     strip_html: bool = False
+    ngrams: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_regexp", re.compile(self.pattern, NLTK_FLAGS))
 
     @classmethod
     def from_config(cls, cfg) -> "Tokenizer":
-        return cls(pattern=cfg.pattern, lowercase=cfg.lowercase, strip_html=cfg.strip_html)
+        return cls(pattern=cfg.pattern, lowercase=cfg.lowercase, strip_html=cfg.strip_html, ngrams=cfg.ngrams)
 
     def preprocess(self, text: str) -> str:
         """Text as the pattern sees it (HTML tags replaced by spaces if ``strip_html``)."""
@@ -34,6 +37,10 @@ class Tokenizer:
 
     def without_preprocessing(self) -> "Tokenizer":
         return replace(self, strip_html=False)
+
+    def words_only(self) -> "Tokenizer":
+        """The same tokenizer without bigrams (what word vectors and the word vocabulary see)."""
+        return replace(self, ngrams=1)
 
     def __call__(self, text: str) -> list[str]:
         text = self.preprocess(text)
@@ -45,4 +52,6 @@ class Tokenizer:
         """Identifies the token stream this tokenizer produces (for cache keys)."""
         spec = {"pattern": self.pattern, "lowercase": self.lowercase, "strip_html": self.strip_html,
                 "html": _HTML_TAG.pattern, "flags": NLTK_FLAGS, "v": 1}
+        if self.ngrams != 1:   # keys of word-only caches stay what they were
+            spec["ngrams"] = self.ngrams
         return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]

@@ -24,6 +24,7 @@ from clf.atomic import atomic_write_text
 from clf.config.compose import to_container, to_yaml
 from clf.data.batching import collate, epoch_plan
 from clf.data.dataset import Dataset, load_dataset
+from clf.data.ngrams import bigram_vectors, split_vocab
 from clf.device import describe_device
 from clf.embeddings import load_word2vec
 from clf.errors import ClfError
@@ -94,6 +95,8 @@ def prepare_data(cfg: DictConfig) -> tuple[Dataset, torch.Tensor | None]:
     if cfg.embeddings.kind == "word2vec":
         vocab, vectors = load_word2vec(cfg.embeddings.dir)
     dataset = load_dataset(cfg.data, vocab)
+    if vectors is not None and dataset.vocab.size > len(vectors):   # the bigrams' rows (clf.data.ngrams)
+        vectors = bigram_vectors(vectors, split_vocab(dataset.vocab)[1])
     for name in ("train", "dev"):
         if not dataset[name].has_labels:
             raise ClfError(f"the {name} split has no labels")

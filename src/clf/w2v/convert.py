@@ -16,6 +16,7 @@ from clf.config.compose import to_container
 from clf.data.vocab import UNK, Vocab
 from clf.errors import ClfError
 from clf.w2v.corpus import corpus_sources, corpus_vocab
+from clf.w2v.scale import with_scaled_settings
 from clf.w2v.importers import Imported, read_vectors
 from clf.w2v.output import check_out, write_output
 
@@ -36,7 +37,11 @@ def run_import(path: Path, fmt: str, out: Path, cfg: DictConfig, restrict: bool,
     start = time.perf_counter()
     out = out.expanduser().resolve()
     check_out(out)
-    data_vocab = corpus_vocab(cfg, corpus_sources(cfg)) if restrict else None
+    if restrict:
+        sources = corpus_sources(cfg)
+        data_vocab = corpus_vocab(with_scaled_settings(cfg, sources), sources)
+    else:
+        data_vocab = None
     keep = None if data_vocab is None else data_vocab.index.__contains__
     imported = read_vectors(path, fmt, keep, limit)
     if not imported.words:

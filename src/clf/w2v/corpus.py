@@ -26,7 +26,8 @@ from clf.errors import ClfError
 
 # config keys that change where or how fast the stage runs, not the vectors it makes
 NOT_IN_KEY = ("out", "workers", "probes", "neighbours")
-NOT_IN_DATA_KEY = ("dir", "train", "dev", "test", "unlabeled", "cache_dir", "min_count", "max_size")
+NOT_IN_DATA_KEY = ("dir", "train", "dev", "test", "unlabeled", "cache_dir", "min_count", "max_size",
+                   "bigram_min_count", "bigram_max_size")
 
 
 @dataclass
@@ -64,8 +65,14 @@ def corpus_key(cfg: DictConfig, sources: list[SplitSource]) -> str:
     """Identifies the vectors a config makes: its settings and the content of the text."""
     settings = {k: v for k, v in to_container(cfg).items() if k not in NOT_IN_KEY}
     settings["data"] = {k: v for k, v in settings["data"].items() if k not in NOT_IN_DATA_KEY}
+    settings["data"]["tokenizer"].pop("ngrams", None)     # vectors are of words: bigrams play no part
     text = json.dumps({"settings": settings, "sources": [s.fingerprint for s in sources]}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def word_tokenizer(data: DictConfig) -> Tokenizer:
+    """The classifier's tokenizer without bigrams (``data.tokenizer.ngrams`` is for the classifier)."""
+    return Tokenizer.from_config(data.tokenizer).words_only()
 
 
 def _read_once(source: SplitSource) -> SplitSource:
@@ -76,7 +83,7 @@ def _read_once(source: SplitSource) -> SplitSource:
 def corpus_vocab(cfg: DictConfig, sources: list[SplitSource]) -> Vocab:
     """Tokens seen ``min_count`` times in ``sources`` (most frequent first), then ``<UNK>`` (cached)."""
     data = cfg.data
-    vocab = build_vocab(sources, Tokenizer.from_config(data.tokenizer), cfg.min_count, None, cache_root(data),
+    vocab = build_vocab(sources, word_tokenizer(data), cfg.min_count, None, cache_root(data),
                         data.train_limit)
     if vocab.size < 2:
         raise ClfError(f"no token occurs min_count={cfg.min_count} times in the {'+'.join(s.name for s in sources)} "
@@ -87,7 +94,7 @@ def corpus_vocab(cfg: DictConfig, sources: list[SplitSource]) -> Vocab:
 def load_corpus(cfg: DictConfig, sources: list[SplitSource]) -> Corpus:
     """Vocabulary and token ids of ``sources``, from the cache when there."""
     data = cfg.data
-    tokenizer = Tokenizer.from_config(data.tokenizer)
+    tokenizer = word_tokenizer(data)
     root = cache_root(data)
     sources = [_read_once(s) for s in sources]
     vocab = corpus_vocab(cfg, sources)

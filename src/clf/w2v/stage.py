@@ -13,6 +13,7 @@ from clf.config.compose import to_container
 from clf.errors import ClfError
 from clf.w2v import config as w2v_config
 from clf.w2v.corpus import Corpus, corpus_key, corpus_sources, load_corpus
+from clf.w2v.scale import with_scaled_settings
 from clf.w2v.output import check_out, read_info, write_output
 from clf.w2v.train import Vectors, train_vectors
 
@@ -55,6 +56,7 @@ def run(cfg: DictConfig) -> Path:
     if previous is not None and previous.get("key") == key:
         log.info("%s is up to date (same config and text); delete it to train again", out)
         return out
+    cfg = with_scaled_settings(cfg, sources)
     corpus = load_corpus(cfg, sources)
     seconds = {"corpus": round(time.perf_counter() - start, 3)}
     log.info("corpus: %d documents, %d tokens (%d in the vocabulary of %d words) in %.1f s",

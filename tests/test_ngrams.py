@@ -1,0 +1,169 @@
+"""Bigram tokens (``data.tokenizer.ngrams=2``): the vocabulary, the token ids, word2vec rows, and a
+real run that resumes, predicts and explains with them (issue 12)."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections import Counter
+
+import pandas as pd
+import pytest
+import torch
+
+from helpers import (corpus_words, make_dataset, one_line_error, popen_clf, run_clf, same_weights, train_args,
+                     write_homework_word2vec)
+
+from clf.api import load_run
+from clf.config.compose import compose
+from clf.data.dataset import load_dataset
+from clf.data.ngrams import split_vocab
+from clf.data.tokenizer import Tokenizer
+from clf.data.vocab import UNK, Vocab
+from clf.errors import ClfError
+from clf.train import checkpoint
+from clf.train.loop import prepare_data
+
+BIGRAMS = ["data.tokenizer.ngrams=2", "data.min_count=1", "data.bigram_min_count=2"]
+
+
+def reference_tokens(text: str, vocab: Vocab) -> list[int]:
+    """What a document should read, from strings: its words, then its known words' pairs in the vocabulary."""
+    words = Tokenizer()(text)
+    ids = [vocab.index.get(w, vocab.unk_id) for w in words]
+    pairs = [f"{a} {b}" for a, b, ia, ib in zip(words, words[1:], ids, ids[1:])
+             if ia != vocab.unk_id and ib != vocab.unk_id]
+    return ids + [vocab.index[p] for p in pairs if p in vocab.index]
+
+
+def training_pairs(path, known: set[str]) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for text in pd.read_csv(path)["text"]:
+        words = Tokenizer()(text)
+        counts.update(f"{a} {b}" for a, b in zip(words, words[1:]) if a in known and b in known)
+    return counts
+
+
+def test_vocabulary_holds_the_training_pairs_after_the_words(dataset):
+    words_only = load_dataset(compose([*dataset.overrides, "data.min_count=1"]).data).vocab
+    vocab = load_dataset(compose([*dataset.overrides, *BIGRAMS]).data).vocab
+    assert vocab.words[: words_only.size] == words_only.words          # a word keeps its id
+    counts = training_pairs(dataset.train, set(words_only.words) - {UNK})
+    expected = {pair for pair, count in counts.items() if count >= 2}
+    bigrams = vocab.words[words_only.size:]
+    assert set(bigrams) == expected and len(bigrams) == len(expected) > 0
+    assert [counts[b] for b in bigrams] == sorted((counts[b] for b in bigrams), reverse=True)
+
+
+def test_max_size_keeps_the_most_frequent_pairs(dataset):
+    full = load_dataset(compose([*dataset.overrides, *BIGRAMS]).data).vocab
+    capped = load_dataset(compose([*dataset.overrides, *BIGRAMS, "data.bigram_max_size=7"]).data).vocab
+    words, _ = split_vocab(full)
+    assert capped.words == full.words[: words.size + 7]
+
+
+@pytest.mark.parametrize("split", ["train", "dev", "test"])
+def test_token_ids_are_the_words_then_the_known_pairs(dataset, split):
+    data = load_dataset(compose([*dataset.overrides, *BIGRAMS]).data)
+    texts = pd.read_csv(getattr(dataset, split))["text"].tolist()
+    tokens = data[split]
+    assert len(tokens) == len(texts)
+    for i, text in enumerate(texts):
+        assert tokens.ids[tokens.offsets[i]:tokens.offsets[i + 1]].tolist() == reference_tokens(text, data.vocab), i
+
+
+def test_cached_ids_are_kept_apart_from_word_ids(dataset):
+    words = load_dataset(compose([*dataset.overrides, "data.min_count=1"]).data)
+    with_bigrams = load_dataset(compose([*dataset.overrides, *BIGRAMS]).data)
+    again = load_dataset(compose([*dataset.overrides, *BIGRAMS]).data)         # from the cache
+    assert len(with_bigrams["train"].ids) > len(words["train"].ids)
+    assert (again["train"].ids == with_bigrams["train"].ids).all()
+    assert (load_dataset(compose([*dataset.overrides, "data.min_count=1"]).data)["train"].ids
+            == words["train"].ids).all()
+
+
+def test_word2vec_bigram_rows_are_the_mean_of_their_words(dataset, tmp_path):
+    words = corpus_words(dataset)
+    vectors = write_homework_word2vec(tmp_path / "w2v", words)
+    cfg = compose([*dataset.overrides, "embeddings=word2vec", f"embeddings.dir={tmp_path / 'w2v'}",
+                   "data.tokenizer.ngrams=2", "data.bigram_min_count=1"])
+    data, table = prepare_data(cfg)
+    assert data.vocab.words[: len(words)] == words and data.vocab.size > len(words)
+    assert torch.equal(table[: len(words)], vectors)
+    for row in range(len(words), data.vocab.size):
+        a, b = data.vocab.words[row].split(" ")
+        assert torch.allclose(table[row], (vectors[words.index(a)] + vectors[words.index(b)]) / 2)
+
+
+def test_homework_files_load_unchanged_with_ngrams_1(dataset, tmp_path):
+    words = corpus_words(dataset)
+    vectors = write_homework_word2vec(tmp_path / "w2v", words)
+    data, table = prepare_data(compose([*dataset.overrides, "embeddings=word2vec", f"embeddings.dir={tmp_path / 'w2v'}"]))
+    assert data.vocab.words == words and torch.equal(table, vectors)
+
+
+def test_homework_experiment_pins_words_and_case():
+    cfg = compose(["experiment=homework", "data=csv", "data.train=x.csv", "data.dev=y.csv", "embeddings.dir=w"])
+    assert cfg.data.tokenizer.ngrams == 1 and cfg.data.tokenizer.lowercase is False
+
+
+def test_bad_ngrams_settings_are_one_line_errors(dataset, tmp_path):
+    for override, words in (("data.tokenizer.ngrams=3", "data.tokenizer.ngrams=3"),
+                            ("data.bigram_min_count=0", "data.bigram_min_count=0")):
+        result = run_clf(*train_args(dataset, tmp_path / "run", override))
+        assert result.returncode == 2 and words in one_line_error(result)
+        assert not (tmp_path / "run").exists()
+    result = run_clf(*train_args(dataset, tmp_path / "run", "data.tokenizer.ngrams=2", "data.tokenizer.pattern='[^,]+'"))
+    assert result.returncode == 2 and "matches spaces" in one_line_error(result)
+
+
+def test_a_vocabulary_with_a_word_after_the_bigrams_is_refused():
+    with pytest.raises(ClfError, match="neither a word"):
+        split_vocab(Vocab.from_words(["a", "b", UNK, "a b", "c"]))
+
+
+def _wait_for_step(process, path, step: int, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"the run ended before step {step}: {process.communicate()[1]}"
+        try:
+            if checkpoint.read(path)["state"]["step"] >= step:
+                return
+        except Exception:  # not written yet, or being replaced
+            pass
+        time.sleep(0.01)
+    raise AssertionError(f"no checkpoint of step {step} within {timeout} s")
+
+
+@pytest.mark.slow
+def test_a_bigram_run_resumes_exactly_and_reloads_with_its_bigrams(tmp_path):
+    data = make_dataset(tmp_path / "data", n_train=400)
+    extra = [*BIGRAMS, "train.epochs=6", "train.batch_size=8", "train.checkpoint_every=5",
+             "train.checkpoint_seconds=3600"]
+    reference = tmp_path / "A"
+    run_clf(*train_args(data, reference, *extra), check=True)
+    killed = tmp_path / "B"
+    process = popen_clf(*train_args(data, killed, *extra))
+    _wait_for_step(process, killed / "checkpoints" / "last.pt", 40)
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=60)
+    assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    result = run_clf(*train_args(data, killed, *extra), check=True)
+    assert "resuming" in result.stderr
+    same_weights(reference, killed)
+    assert (reference / "predictions" / "test.csv").read_bytes() == (killed / "predictions" / "test.csv").read_bytes()
+
+    run = load_run(killed)
+    words, bigrams = split_vocab(run.vocab)
+    assert bigrams is not None and len(bigrams.pairs) > 0
+    probabilities = pd.read_csv(next((killed / "predictions").glob("dev*prob*.csv")))["probability"].to_numpy()
+    texts = pd.read_csv(data.dev)["text"].tolist()
+    assert abs(run.predict(texts) - probabilities).max() < 1e-5
+    text = max(texts, key=lambda t: len(reference_tokens(t, run.vocab)) - len(Tokenizer()(t)))
+    tokens, weights, _ = run.attention(text)
+    words_of_text = Tokenizer()(text)
+    bigram_tokens = [run.vocab.words[i] for i in reference_tokens(text, run.vocab) if i >= words.size]
+    assert bigram_tokens and tokens == words_of_text + bigram_tokens
+    assert weights.shape[0] == len(tokens)
+    explained = run_clf("explain", str(killed), text, "--out", str(tmp_path / "heatmap.png"), check=True)
+    assert f"{len(tokens)} tokens" in explained.stdout
