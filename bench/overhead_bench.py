@@ -3,7 +3,11 @@ training steps, and the ratio process wall time / ``train_seconds``; one run pri
 
 1. ``--repeats`` full ``clf train`` processes (default IMDB config, warm token cache): median
    wall time, median ``train_seconds`` and their ratio (goal <= 1.5);
-2. the same run once more in this process with its phases timed (data loading, dev and test
+2. ``--savings``: each cut of issue 11 against what it replaced, side by side and alternating, in
+   this process or fresh ones (medians of ``--repeats``): the optimizer's construction with and
+   without torch._dynamo's import, a dev evaluation collating its batches each time or once,
+   the run's vocabulary copy serialised or written as read;
+3. the same run once more in this process with its phases timed (data loading, dev and test
    evaluations, checkpoint and best.pt writes, vocabulary copy, predictions), and the
    interpreter's import time of ``clf.train.loop`` in a fresh process.
 
@@ -62,6 +66,59 @@ def import_seconds(env: dict[str, str]) -> float:
     return time.perf_counter() - start
 
 
+OPTIMIZER_BUILD = """
+import sys, time, torch
+from torch import nn
+from clf import optim
+emb = nn.Embedding(55612, 100, sparse=True)
+cfg = type("Cfg", (), dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01, embedding_update="lazy"))()
+start = time.perf_counter()
+if sys.argv[1] == "torch": optim.LazyAdamW(emb.parameters())   # Optimizer.__init__ as torch has it
+else: optim.build_optimizer(emb, cfg)                           # with clf.compat.torch.eager_optimizer_methods
+print(time.perf_counter() - start)
+"""
+
+
+def savings(args: argparse.Namespace, env: dict[str, str]) -> None:
+    """Each cut against what it replaced, alternating, medians of ``args.repeats``."""
+    from clf.config.compose import compose
+    from clf.data.vocab import Vocab
+    from clf.model import build_model
+    from clf.train.evaluate import eval_batches, evaluate
+    from clf.train.loop import prepare_data
+
+    def median_pair(before: Callable[[], float], after: Callable[[], float]) -> tuple[float, float]:
+        pairs = [(before(), after()) for _ in range(args.repeats)]
+        return statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
+
+    def clock(fn: Callable[[], Any]) -> float:
+        start = time.perf_counter()
+        fn()
+        return time.perf_counter() - start
+
+    def build(kind: str) -> float:
+        out = subprocess.run([sys.executable, "-c", OPTIMIZER_BUILD, kind], env=env, check=True, capture_output=True,
+                             text=True)
+        return float(out.stdout.strip())
+
+    print("savings, each side by side (before -> after, medians of %d):" % args.repeats)
+    before, after = median_pair(lambda: build("torch"), lambda: build("clf"))
+    print(f"  optimizer construction in a fresh process (torch._dynamo imported or not)  {before:6.3f} -> {after:6.3f} s")
+    cfg = compose(overrides(args, Path("unused")))
+    dataset, vectors = prepare_data(cfg)
+    model = build_model(cfg, dataset.vocab.size, vectors)
+    dev, kwargs = dataset["dev"], dict(batch_tokens=cfg.train.eval_batch_tokens, max_tokens=cfg.model.max_tokens)
+    batches = eval_batches(dev, model.pad_id, **kwargs)
+    before, after = median_pair(lambda: clock(lambda: evaluate(model, dev, **kwargs)),
+                                lambda: clock(lambda: evaluate(model, dev, batches=batches, **kwargs)))
+    print(f"  one dev evaluation (batches collated each time or once per run)           {before:6.3f} -> {after:6.3f} s")
+    with tempfile.TemporaryDirectory() as name:
+        serialised = Vocab.from_words(dataset.vocab.words)
+        before, after = median_pair(lambda: clock(lambda: serialised.save(name)),
+                                    lambda: clock(lambda: dataset.vocab.save(name)))
+    print(f"  vocabulary copy into the run dir (serialised or written as read)          {before:6.3f} -> {after:6.3f} s")
+
+
 def timed(totals: dict[str, list[float]], name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*a: Any, **k: Any) -> Any:
         start = time.perf_counter()
@@ -107,6 +164,8 @@ def main() -> None:
     parser.add_argument("--baseline", help="src directory of a checkout to compare with (its processes alternate "
                                            "with this checkout's)")
     parser.add_argument("--no-phases", action="store_true", help="skip the in-process run with phases timed")
+    parser.add_argument("--no-processes", action="store_true", help="skip the clf train processes")
+    parser.add_argument("--savings", action="store_true", help="time each cut against what it replaced")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
@@ -117,13 +176,16 @@ def main() -> None:
         if args.baseline:
             pythonpath = os.pathsep.join(p for p in (args.baseline, env.get("PYTHONPATH")) if p)
             envs = {"baseline": dict(env, PYTHONPATH=pythonpath), **envs}
-        runs = process_runs(args, tmp, envs)
+        runs = {} if args.no_processes else process_runs(args, tmp, envs)
         for code, figures in runs.items():
             wall, train_s = statistics.median(figures["wall"]), statistics.median(figures["train"])
-            print(f"{code}: default IMDB run, median of {args.repeats}: process wall {wall:.2f} s, train_seconds "
+            what = " ".join(args.extra) if args.extra else "default"
+            print(f"{code}: IMDB run ({what}), median of {args.repeats}: process wall {wall:.2f} s, train_seconds "
                   f"{train_s:.2f} s, ratio {wall / train_s:.2f} (goal <= 1.5), test F1 {sorted(set(figures['test_f1']))}")
-        for code, code_env in envs.items():
+        for code, code_env in envs.items() if runs else ():
             print(f"{code}: python -c 'import clf.cli, clf.train.loop': {import_seconds(code_env):.2f} s")
+        if args.savings:
+            savings(args, env)
         print(f"load average {os.getloadavg()[0]:.1f} at the end")
         if not args.no_phases:
             phases(args, tmp)
