@@ -3,11 +3,20 @@ training steps, and the ratio process wall time / ``train_seconds``; one run pri
 
 1. ``--repeats`` full ``clf train`` processes (default IMDB config, warm token cache): median
    wall time, median ``train_seconds`` and their ratio (goal <= 1.5);
-2. the same run once more in this process with its phases timed (data loading, dev and test
+2. ``--savings``: each cut of issue 11 against what it replaced, side by side and alternating, in
+   this process or fresh ones (medians of ``--repeats``): the optimizer's construction with and
+   without torch._dynamo's import, a dev evaluation collating its batches each time or once,
+   the run's vocabulary copy serialised or written as read;
+3. the same run once more in this process with its phases timed (data loading, dev and test
    evaluations, checkpoint and best.pt writes, vocabulary copy, predictions), and the
    interpreter's import time of ``clf.train.loop`` in a fresh process.
 
+``--baseline SRC`` (the ``src`` directory of another checkout, e.g. ``git worktree add
+/tmp/ovh-base db93584``) runs that code's processes too, alternating with this checkout's, so
+that both see the same load; it prints both medians and the test F1 of each.
+
     python bench/overhead_bench.py --data ../shared/data/imdb --w2v ../shared/data/imdb-w2v
+    python bench/overhead_bench.py --data ../shared/data/imdb --w2v ../shared/data/imdb-w2v --baseline /tmp/ovh-base/src
 """
 
 from __future__ import annotations
@@ -30,27 +39,84 @@ def overrides(args: argparse.Namespace, run_dir: Path) -> list[str]:
             f"run_dir={run_dir}", "train.progress=none", *args.extra]
 
 
-def process_runs(args: argparse.Namespace, tmp: Path, env: dict[str, str]) -> tuple[list[float], list[float]]:
-    walls, trains = [], []
-    for i in range(args.repeats + 1):  # the first one warms the token cache
-        run_dir = tmp / f"process-{i}"
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "clf", "train", *overrides(args, run_dir)], env=env, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wall = time.perf_counter() - start
-        seconds = json.loads((run_dir / "metrics.json").read_text())["train_seconds"]
-        print(f"  process {i}{' (cache warm-up, not counted)' if i == 0 else ''}: wall {wall:.2f} s, "
-              f"train_seconds {seconds:.2f} s, ratio {wall / seconds:.2f}", flush=True)
-        if i:
-            walls.append(wall)
-            trains.append(seconds)
-    return walls, trains
+def process_runs(args: argparse.Namespace, tmp: Path, envs: dict[str, dict[str, str]]) -> dict[str, dict[str, list]]:
+    """{code: {"wall": [...], "train": [...], "test_f1": [...]}}, the codes' runs alternating."""
+    runs: dict[str, dict[str, list]] = {code: defaultdict(list) for code in envs}
+    for i in range(args.repeats + 1):  # the first one warms the token cache (shared by the codes)
+        for code, env in (envs.items() if i else list(envs.items())[-1:]):
+            run_dir = tmp / f"process-{code}-{i}"
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "clf", "train", *overrides(args, run_dir)], env=env, check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            wall = time.perf_counter() - start
+            metrics = json.loads((run_dir / "metrics.json").read_text())
+            seconds = metrics["train_seconds"]
+            print(f"  {code} process {i}{' (cache warm-up, not counted)' if i == 0 else ''}: wall {wall:.2f} s, "
+                  f"train_seconds {seconds:.2f} s, ratio {wall / seconds:.2f}, test F1 {metrics['test_f1']}, "
+                  f"load average {os.getloadavg()[0]:.1f}", flush=True)
+            if i:
+                for key, value in (("wall", wall), ("train", seconds), ("test_f1", metrics["test_f1"])):
+                    runs[code][key].append(value)
+    return runs
 
 
 def import_seconds(env: dict[str, str]) -> float:
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", "import clf.cli, clf.train.loop"], env=env, check=True)
     return time.perf_counter() - start
+
+
+OPTIMIZER_BUILD = """
+import sys, time, torch
+from torch import nn
+from clf import optim
+emb = nn.Embedding(55612, 100, sparse=True)
+cfg = type("Cfg", (), dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01, embedding_update="lazy"))()
+start = time.perf_counter()
+if sys.argv[1] == "torch": optim.LazyAdamW(emb.parameters())   # Optimizer.__init__ as torch has it
+else: optim.build_optimizer(emb, cfg)                           # with clf.compat.torch.eager_optimizer_methods
+print(time.perf_counter() - start)
+"""
+
+
+def savings(args: argparse.Namespace, env: dict[str, str]) -> None:
+    """Each cut against what it replaced, alternating, medians of ``args.repeats``."""
+    from clf.config.compose import compose
+    from clf.data.vocab import Vocab
+    from clf.model import build_model
+    from clf.train.evaluate import eval_batches, evaluate
+    from clf.train.loop import prepare_data
+
+    def median_pair(before: Callable[[], float], after: Callable[[], float]) -> tuple[float, float]:
+        pairs = [(before(), after()) for _ in range(args.repeats)]
+        return statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
+
+    def clock(fn: Callable[[], Any]) -> float:
+        start = time.perf_counter()
+        fn()
+        return time.perf_counter() - start
+
+    def build(kind: str) -> float:
+        out = subprocess.run([sys.executable, "-c", OPTIMIZER_BUILD, kind], env=env, check=True, capture_output=True,
+                             text=True)
+        return float(out.stdout.strip())
+
+    print("savings, each side by side (before -> after, medians of %d):" % args.repeats)
+    before, after = median_pair(lambda: build("torch"), lambda: build("clf"))
+    print(f"  optimizer construction in a fresh process (torch._dynamo imported or not)  {before:6.3f} -> {after:6.3f} s")
+    cfg = compose(overrides(args, Path("unused")))
+    dataset, vectors = prepare_data(cfg)
+    model = build_model(cfg, dataset.vocab.size, vectors)
+    dev, kwargs = dataset["dev"], dict(batch_tokens=cfg.train.eval_batch_tokens, max_tokens=cfg.model.max_tokens)
+    batches = eval_batches(dev, model.pad_id, **kwargs)
+    before, after = median_pair(lambda: clock(lambda: evaluate(model, dev, **kwargs)),
+                                lambda: clock(lambda: evaluate(model, dev, batches=batches, **kwargs)))
+    print(f"  one dev evaluation (batches collated each time or once per run)           {before:6.3f} -> {after:6.3f} s")
+    with tempfile.TemporaryDirectory() as name:
+        serialised = Vocab.from_words(dataset.vocab.words)
+        before, after = median_pair(lambda: clock(lambda: serialised.save(name)),
+                                    lambda: clock(lambda: dataset.vocab.save(name)))
+    print(f"  vocabulary copy into the run dir (serialised or written as read)          {before:6.3f} -> {after:6.3f} s")
 
 
 def timed(totals: dict[str, list[float]], name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -95,18 +161,34 @@ def main() -> None:
     parser.add_argument("--w2v", required=True)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--extra", nargs="*", default=[], help="more overrides")
+    parser.add_argument("--baseline", help="src directory of a checkout to compare with (its processes alternate "
+                                           "with this checkout's)")
+    parser.add_argument("--no-phases", action="store_true", help="skip the in-process run with phases timed")
+    parser.add_argument("--no-processes", action="store_true", help="skip the clf train processes")
+    parser.add_argument("--savings", action="store_true", help="time each cut against what it replaced")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         env = dict(os.environ, CLF_CACHE_DIR=os.environ.get("CLF_CACHE_DIR", str(tmp / "cache")))
         os.environ["CLF_CACHE_DIR"] = env["CLF_CACHE_DIR"]
         print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-        walls, trains = process_runs(args, tmp, env)
-        wall, train_s = statistics.median(walls), statistics.median(trains)
-        print(f"default IMDB run, median of {args.repeats}: process wall {wall:.2f} s, train_seconds {train_s:.2f} s, "
-              f"ratio {wall / train_s:.2f} (goal <= 1.5)")
-        print(f"python -c 'import clf.cli, clf.train.loop': {import_seconds(env):.2f} s")
-        phases(args, tmp)
+        envs = {"this": env}
+        if args.baseline:
+            pythonpath = os.pathsep.join(p for p in (args.baseline, env.get("PYTHONPATH")) if p)
+            envs = {"baseline": dict(env, PYTHONPATH=pythonpath), **envs}
+        runs = {} if args.no_processes else process_runs(args, tmp, envs)
+        for code, figures in runs.items():
+            wall, train_s = statistics.median(figures["wall"]), statistics.median(figures["train"])
+            what = " ".join(args.extra) if args.extra else "default"
+            print(f"{code}: IMDB run ({what}), median of {args.repeats}: process wall {wall:.2f} s, train_seconds "
+                  f"{train_s:.2f} s, ratio {wall / train_s:.2f} (goal <= 1.5), test F1 {sorted(set(figures['test_f1']))}")
+        for code, code_env in envs.items() if runs else ():
+            print(f"{code}: python -c 'import clf.cli, clf.train.loop': {import_seconds(code_env):.2f} s")
+        if args.savings:
+            savings(args, env)
+        print(f"load average {os.getloadavg()[0]:.1f} at the end")
+        if not args.no_phases:
+            phases(args, tmp)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ installed libraries lie in the ranges pyproject.toml pins. A failure names the a
 from __future__ import annotations
 
 import subprocess
+import sys
 import tomllib
 from contextlib import contextmanager
 from importlib.metadata import version
@@ -15,7 +16,7 @@ import torch
 from packaging.requirements import Requirement
 
 from clf.compat.submitit import local_process, sbatch_script
-from clf.compat.torch import fused_adamw_, mark_coalesced, uncoalesced_indices
+from clf.compat.torch import eager_optimizer_methods, fused_adamw_, mark_coalesced, uncoalesced_indices
 from clf.stop import LOCAL_REQUEUE_EXIT
 
 PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
@@ -80,3 +81,44 @@ def test_mark_coalesced_sets_the_flag_without_reordering():
         assert uncoalesced_indices(grad).tolist() == [[1, 4]]
         marked = mark_coalesced(grad)
     assert marked.is_coalesced() and marked.indices().tolist() == [[1, 4]]
+
+
+# in a fresh interpreter: build clf's optimizer, step it, save and restore its state, zero its
+# gradients; then import torch._dynamo and do it again (torch's own wrappers from then on)
+EAGER_OPTIMIZER = """
+import sys, torch
+from torch import nn
+from clf.optim import build_optimizer
+from clf.compat.torch import eager_optimizer_methods
+
+def use():
+    torch.manual_seed(0)
+    emb = nn.Embedding(10, 3, sparse=True)
+    opt = build_optimizer(emb, type("Cfg", (), dict(lr=0.1, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01,
+                                                      embedding_update="lazy"))())
+    emb(torch.tensor([1, 2])).sum().backward()
+    opt.step()
+    state = opt.state_dict()
+    opt.load_state_dict(state)
+    opt.zero_grad()
+    return emb.weight.detach().clone()
+
+before = use()
+print("dynamo imported by the optimizer:", "torch._dynamo" in sys.modules)
+import torch._dynamo
+after = use()
+print("same weights after torch._dynamo:", torch.equal(before, after))
+fn = torch.optim.Optimizer.zero_grad.__wrapped__
+print("torch's wrapper now:", getattr(fn, "__dynamo_disable").__module__ != "clf.compat.torch")
+"""
+
+
+def test_optimizer_methods_run_without_importing_dynamo():
+    with private_api("torch", "torch._compile._disable_dynamo's cache", "clf/compat/torch.py"):
+        covered = eager_optimizer_methods()
+    assert covered >= 4, ("torch.optim.Optimizer has no methods decorated @torch._disable_dynamo any more: "
+                          "adapt eager_optimizer_methods in clf/compat/torch.py")
+    out = subprocess.run([sys.executable, "-c", EAGER_OPTIMIZER], capture_output=True, text=True, check=True).stdout
+    assert "dynamo imported by the optimizer: False" in out, out
+    assert "same weights after torch._dynamo: True" in out, out
+    assert "torch's wrapper now: True" in out, out

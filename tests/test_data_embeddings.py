@@ -93,6 +93,21 @@ def test_vocab_save_and_load_round_trip(tmp_path):
     assert Vocab.from_words(["b", "naïve", "東京", UNK]).fingerprint() != vocab.fingerprint()
 
 
+def test_loaded_vocab_saves_the_bytes_it_was_read_from(tmp_path):
+    words = ["naïve", "東京", UNK, "b"]
+    source, copy, changed = tmp_path / "source", tmp_path / "copy", tmp_path / "changed"
+    write_homework_word2vec(source, words)  # json.dump's layout (ASCII escapes), not Vocab.save's
+    vocab = Vocab.load(source)
+    vocab.save(copy)
+    for name in ("word_to_index.txt", "index_to_word.txt"):
+        assert (copy / name).read_bytes() == (source / name).read_bytes()
+    vocab.words.append("new")  # no longer the files' words: serialised, so nothing stale is written
+    vocab.index["new"] = len(words)
+    vocab.save(changed)
+    again = Vocab.load(changed)
+    assert again.words == words + ["new"] and again.index == vocab.index
+
+
 def _rows_mismatch(d: Path, words):
     torch.save({"target_embeddings.weight": torch.randn(len(words) + 1, 10),
                 "context_embeddings.weight": torch.randn(len(words) + 1, 10)}, d / "word2vec.pt")

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from clf.compat.torch import fused_adamw_, mark_coalesced, uncoalesced_indices
+from clf.compat.torch import eager_optimizer_methods, fused_adamw_, mark_coalesced, uncoalesced_indices
 
 # LazyAdamW's state for weight decay owed by rows outside the last batches
 DECAY_LOG = "decay_log"        # sum over this parameter's steps of log(1 - lr*wd) (a float)
@@ -142,6 +142,7 @@ def _adamw(group: dict, params, grads, exp_avgs, exp_avg_sqs, steps) -> None:
 
 
 def build_optimizer(model: nn.Module, cfg) -> torch.optim.Optimizer:
+    eager_optimizer_methods()  # no torch._dynamo import (1-3 s) for an optimizer nothing compiles
     params = [p for p in model.parameters() if p.requires_grad]
     kwargs = dict(lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps, weight_decay=cfg.weight_decay)
     if cfg.embedding_update == "dense":

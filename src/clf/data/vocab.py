@@ -2,6 +2,10 @@
 
 Both are JSON objects (word -> id, and id as a string -> word). Ids run 0..V-1 and ``<UNK>``
 is one of the words. The model adds one padding row after them (id V).
+
+A vocabulary read from these files remembers their bytes, and ``save`` writes those back (every
+run copies its embeddings' vocabulary into its run dir: re-serialising IMDB's 56k words took
+longer than the write).
 """
 
 from __future__ import annotations
@@ -11,14 +15,22 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, NamedTuple
 
-from clf.atomic import atomic_write_text
+from clf.atomic import atomic_write_bytes, atomic_write_text
 from clf.errors import ClfError
 
 UNK = "<UNK>"
 WORD_TO_INDEX = "word_to_index.txt"
 INDEX_TO_WORD = "index_to_word.txt"
+
+
+class SourceFiles(NamedTuple):
+    """The bytes of the two files a vocabulary of ``size`` words was read from."""
+
+    size: int
+    word_to_index: bytes
+    index_to_word: bytes
 
 
 @dataclass
@@ -27,6 +39,8 @@ class Vocab:
 
     words: list[str]
     index: dict[str, int] = field(repr=False)
+    # the two files' bytes when read from them (``load``), for ``save``; None when built
+    files: SourceFiles | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if UNK not in self.index:
@@ -75,8 +89,9 @@ class Vocab:
         """Read the homework's two index files and check that they agree."""
         directory = Path(directory)
         w2i_path, i2w_path = directory / WORD_TO_INDEX, directory / INDEX_TO_WORD
-        word_to_index = _read_json_object(w2i_path)
-        index_to_word = _read_json_object(i2w_path)
+        w2i_bytes, i2w_bytes = _read_bytes(w2i_path), _read_bytes(i2w_path)
+        word_to_index = _read_json_object(w2i_path, w2i_bytes)
+        index_to_word = _read_json_object(i2w_path, i2w_bytes)
         size = len(word_to_index)
         words: list[str | None] = [None] * size
         for word, idx in word_to_index.items():
@@ -93,21 +108,30 @@ class Vocab:
                 raise ClfError(f"entry {key!r}: {word!r} disagrees with {WORD_TO_INDEX} ({expected!r})", i2w_path)
         if UNK not in word_to_index:
             raise ClfError(f"has no {UNK!r} entry (the homework maps unknown tokens to it)", w2i_path)
-        return cls(words=words, index=word_to_index)  # type: ignore[arg-type]
+        return cls(words=words, index=word_to_index, files=SourceFiles(size, w2i_bytes, i2w_bytes))  # type: ignore[arg-type]
 
     def save(self, directory: str | Path) -> None:
-        """Write both files in the homework's format (atomically)."""
+        """Write both files in the homework's format (atomically): the bytes they were read from,
+        if this vocabulary was read from files and still has their words, else serialised."""
         directory = Path(directory)
+        if self.files is not None and len(self.words) == len(self.index) == self.files.size:
+            atomic_write_bytes(directory / WORD_TO_INDEX, self.files.word_to_index)
+            atomic_write_bytes(directory / INDEX_TO_WORD, self.files.index_to_word)
+            return
         atomic_write_text(directory / WORD_TO_INDEX, json.dumps(self.index, ensure_ascii=False))
         atomic_write_text(directory / INDEX_TO_WORD,
                           json.dumps({str(i): w for i, w in enumerate(self.words)}, ensure_ascii=False))
 
 
-def _read_json_object(path: Path) -> dict:
+def _read_bytes(path: Path) -> bytes:
     if not path.is_file():
         raise ClfError("no such file", path)
+    return path.read_bytes()
+
+
+def _read_json_object(path: Path, data: bytes) -> dict:
     try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
+        obj = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ClfError(f"not valid JSON ({exc})", path) from None
     if not isinstance(obj, dict) or not obj:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple, Sequence
+
 import numpy as np
 import torch
 
@@ -12,24 +14,48 @@ from clf.model import DocumentAttentionClassifier
 from clf.train.distributed import Dist, sum_over_ranks
 
 
+class EvalBatch(NamedTuple):
+    docs: np.ndarray       # the documents' indices in the split
+    ids: torch.Tensor      # [B, T] padded token ids, on the device
+    mask: torch.Tensor     # [B, T]
+
+
+def eval_batches(split: TokenizedSplit, pad_id: int, *, batch_tokens: int, max_tokens: int | None = None,
+                 device: torch.device | str = "cpu", ctx: Dist = Dist()) -> list[EvalBatch]:
+    """This rank's evaluation batches of ``split`` (every world-th), padded and on the device.
+
+    A run scores dev every ``train.eval_every`` steps; collating it once (``_Run.dev_batches``)
+    instead of at each evaluation gives the same tensors, so the same scores, for less time.
+    """
+    lengths = split.lengths if max_tokens is None else np.minimum(split.lengths, max_tokens)
+    batches = []
+    for docs in eval_plan(lengths, batch_tokens)[ctx.rank::ctx.world]:
+        ids, mask = collate(split, docs, pad_id, max_tokens)
+        batches.append(EvalBatch(docs, ids.to(device, non_blocking=True), mask.to(device, non_blocking=True)))
+    return batches
+
+
 @torch.inference_mode()
 def predict(model: DocumentAttentionClassifier, split: TokenizedSplit, *, batch_tokens: int,
             max_tokens: int | None = None, device: torch.device | str = "cpu",
-            autocast_dtype: torch.dtype | None = None, ctx: Dist = Dist()) -> np.ndarray:
+            autocast_dtype: torch.dtype | None = None, ctx: Dist = Dist(),
+            batches: Sequence[EvalBatch] | None = None) -> np.ndarray:
     """P(label = 1) for every document of ``split`` (float32, in file order).
 
+    ``batches``: ``eval_batches`` of this split made earlier (else they are made here).
     Under data parallelism each rank scores every world-th batch and the results are summed.
     """
     was_training = model.training
     model.eval()
-    lengths = split.lengths if max_tokens is None else np.minimum(split.lengths, max_tokens)
     device = torch.device(device)
+    if batches is None:
+        batches = eval_batches(split, model.pad_id, batch_tokens=batch_tokens, max_tokens=max_tokens,
+                               device=device, ctx=ctx)
     probs = torch.zeros(len(split), dtype=torch.float32, device=device if ctx.enabled else "cpu")
     try:
-        for docs in eval_plan(lengths, batch_tokens)[ctx.rank::ctx.world]:
-            ids, mask = collate(split, docs, model.pad_id, max_tokens)
+        for docs, ids, mask in batches:
             with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-                logits, _ = model(ids.to(device, non_blocking=True), mask.to(device, non_blocking=True))
+                logits, _ = model(ids, mask)
             probs[torch.from_numpy(docs).to(probs.device)] = torch.sigmoid(logits.float()).to(probs.device)
     finally:
         model.train(was_training)

@@ -12,6 +12,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ from clf.stop import EXIT_RESUMABLE, StopRequest
 from clf.train import budget, reuse
 from clf.train.device import setup_device
 from clf.train.distributed import Dist, any_rank, barrier, shard, sum_gradients
-from clf.train.evaluate import evaluate
+from clf.train.evaluate import EvalBatch, eval_batches, evaluate
 from clf.train.lock import hold_run_dir
 from clf.train.monitor import Monitor
 from clf.train.outputs import split_metrics, write_metrics, write_predictions
@@ -78,6 +79,17 @@ class _Run:
     def eval_kwargs(self) -> dict[str, Any]:
         return dict(batch_tokens=self.cfg.train.eval_batch_tokens, max_tokens=self.cfg.model.max_tokens,
                     device=self.device, autocast_dtype=self.amp, ctx=self.ctx)
+
+    @cached_property
+    def dev_batches(self) -> list[EvalBatch]:
+        """Dev's evaluation batches, collated once per run (dev is scored every eval_every steps)."""
+        return eval_batches(self.dataset["dev"], self.model.pad_id, batch_tokens=self.cfg.train.eval_batch_tokens,
+                            max_tokens=self.cfg.model.max_tokens, device=self.device, ctx=self.ctx)
+
+    @cached_property
+    def config(self) -> dict[str, Any]:
+        """The resolved config as plain data, made once (metrics.json holds it at each evaluation)."""
+        return to_container(self.cfg)
 
 
 def default_run_dir() -> Path:
@@ -280,7 +292,7 @@ def _next_epoch(run: _Run, state: TrainState) -> np.ndarray:
 def _evaluate_dev(run: _Run, state: TrainState, monitor: Monitor) -> bool:
     """Dev F1 -> TensorBoard, best.pt, the plateau schedule, metrics.json; True when early stopping is due."""
     settle_weights(run.optimizer)  # LazyAdamW: the weight decay rows outside recent batches owe
-    _, dev = evaluate(run.model, run.dataset["dev"], **run.eval_kwargs)
+    _, dev = evaluate(run.model, run.dataset["dev"], batches=run.dev_batches, **run.eval_kwargs)
     state.last_eval_step = state.step
     monitor.dev(state.step, dev)
     if dev["f1"] > state.best_f1:
@@ -309,7 +321,7 @@ def _running_metrics(run: _Run, state: TrainState, status: str = RUNNING) -> dic
             "best_step": state.best_step if state.best_step >= 0 else None, "steps": state.step,
             "total_steps": run.total, "epochs": state.epoch, "train_seconds": round(state.train_seconds, 3),
             "train_documents": len(run.dataset["train"]),  # a stopped run's data.train_limit=null in aggregate
-            "device": describe_device(run.device), "config": to_container(run.cfg)}
+            "device": describe_device(run.device), "config": run.config}
 
 
 def _finish(run: _Run, state: TrainState, monitor: Monitor | None) -> RunResult:
@@ -321,13 +333,14 @@ def _finish(run: _Run, state: TrainState, monitor: Monitor | None) -> RunResult:
         if name not in dataset.splits:
             metrics.update(split_metrics(name, None))
             continue
-        probs, split_scores = evaluate(run.model, dataset[name], **run.eval_kwargs)
+        batches = run.dev_batches if name == "dev" else None
+        probs, split_scores = evaluate(run.model, dataset[name], batches=batches, **run.eval_kwargs)
         if ctx.is_main:
             write_predictions(run.run_dir / PREDICTIONS / f"{name}.csv", dataset[name].inst_ids, probs)
         metrics.update(split_metrics(name, split_scores))
     metrics.update(best_step=state.best_step, steps=state.step, epochs=state.epoch,
                    train_seconds=round(state.train_seconds, 3), train_documents=len(dataset["train"]),
-                   device=describe_device(run.device), config=to_container(run.cfg))
+                   device=describe_device(run.device), config=run.config)
     if ctx.is_main:
         if monitor is not None:
             write_hparams(monitor.writer, run.cfg, metrics)
