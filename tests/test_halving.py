@@ -21,6 +21,10 @@ from clf.slurm.halving import keep_count, rung_budgets, rung_score, select
 
 
 
+# one thread a run (TINY): two at a time keep both cores busy and halve the sweeps' wall time
+LOCAL_PARALLEL = ("cluster.array_parallelism=2",)
+
+
 # --------------------------------------------------------------------------- selection ---
 
 def test_budgets_grow_eta_fold_up_to_the_full_budget():
@@ -98,11 +102,11 @@ def test_a_run_paused_at_rungs_and_resumed_equals_an_uninterrupted_run(dataset, 
 # --------------------------------------------------------------------------- sweeps ---
 
 @pytest.mark.slow
-@pytest.mark.parametrize("runs_per_task", [1, 3])
-def test_local_halving_sweep_9_3_1_and_the_winner_equals_an_uninterrupted_run(dataset, tmp_path, runs_per_task):
+def test_local_halving_sweep_9_3_1_and_the_winner_equals_an_uninterrupted_run(dataset, tmp_path):
+    """Packed (3 runs per task); unpacked local halving: the failed-run test below."""
     sweep = tmp_path / "s"
     result = run_clf("submit", f"sweep_dir={sweep}", *dataset.overrides, *TINY, *HALVING, *GRID9,
-                     f"cluster.runs_per_task={runs_per_task}", check=True)
+                     "cluster.runs_per_task=3", *LOCAL_PARALLEL, check=True)
     assert "successive halving: rung 1 of 3 (10 / 30 / 90 steps, eta 3)" in result.stdout
     record = wait_for(lambda: search_ended(sweep), 900, "the search to end")
     final = wait_final(sweep, timeout=300)
@@ -141,7 +145,7 @@ def test_a_failed_run_does_not_stop_the_search_and_resubmit_failed_reruns_it_to_
     missing = tmp_path / "later" / "train.csv"
     sweep = tmp_path / "s"
     run_clf("submit", f"sweep_dir={sweep}", *data.overrides, *TINY, *HALVING, "seed=0,1,2",
-            f"data.train={data.train},{missing}", check=True)
+            f"data.train={data.train},{missing}", *LOCAL_PARALLEL, check=True)
     record = wait_for(lambda: search_ended(sweep), 900, "the search to end")
     runs = [name for name in manifest_runs(sweep) if not name.startswith("halving-")]
     bad = sorted(name for name in runs if "later" in name)
