@@ -9,7 +9,9 @@ training steps, and the ratio process wall time / ``train_seconds``; one run pri
    the run's vocabulary copy serialised or written as read;
 3. the same run once more in this process with its phases timed (data loading, dev and test
    evaluations, checkpoint and best.pt writes, vocabulary copy, predictions), and the
-   interpreter's import time of ``clf.train.loop`` in a fresh process.
+   interpreter's import time of ``clf.train.loop`` in a fresh process; then the floor of the
+   ratio for a run done one phase after another: torch's import, the run's evaluations and its
+   training steps, which no cut of clf's own code removes.
 
 ``--baseline SRC`` (the ``src`` directory of another checkout, e.g. ``git worktree add
 /tmp/ovh-base db93584``) runs that code's processes too, alternating with this checkout's, so
@@ -60,10 +62,14 @@ def process_runs(args: argparse.Namespace, tmp: Path, envs: dict[str, dict[str, 
     return runs
 
 
-def import_seconds(env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import clf.cli, clf.train.loop"], env=env, check=True)
-    return time.perf_counter() - start
+def import_seconds(env: dict[str, str], modules: str = "clf.cli, clf.train.loop", repeats: int = 3) -> float:
+    """Median wall time of a fresh ``python -c 'import MODULES'`` (interpreter start and exit included)."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", f"import {modules}"], env=env, check=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 OPTIMIZER_BUILD = """
@@ -129,7 +135,7 @@ def timed(totals: dict[str, list[float]], name: str, fn: Callable[..., Any]) -> 
     return wrapper
 
 
-def phases(args: argparse.Namespace, tmp: Path) -> None:
+def phases(args: argparse.Namespace, tmp: Path, env: dict[str, str]) -> None:
     from clf.config.compose import compose
     from clf.data.vocab import Vocab
     from clf.train import loop, saver
@@ -153,6 +159,11 @@ def phases(args: argparse.Namespace, tmp: Path) -> None:
         print(f"  {name:58s} {sum(times):6.2f} s  ({len(times)} calls)")
     rest = wall - train_s - sum(sum(t) for t in totals.values())
     print(f"  {'the rest (model build, logging, TensorBoard, step bookkeeping)':58s} {rest:6.2f} s")
+    # what no cut of clf's own code can remove from a run done one phase after another
+    torch_s = import_seconds(env, "torch")
+    evals_s = sum(totals["evaluations (dev during training, dev+test at the end)"])
+    print(f"floor: python -c 'import torch' {torch_s:.2f} s (median of 3) + the evaluations {evals_s:.2f} s + "
+          f"training {train_s:.2f} s: ratio >= {(torch_s + evals_s + train_s) / train_s:.2f} for this run")
 
 
 def main() -> None:
@@ -180,15 +191,17 @@ def main() -> None:
         for code, figures in runs.items():
             wall, train_s = statistics.median(figures["wall"]), statistics.median(figures["train"])
             what = " ".join(args.extra) if args.extra else "default"
+            overhead = statistics.median(w - t for w, t in zip(figures["wall"], figures["train"]))
             print(f"{code}: IMDB run ({what}), median of {args.repeats}: process wall {wall:.2f} s, train_seconds "
-                  f"{train_s:.2f} s, ratio {wall / train_s:.2f} (goal <= 1.5), test F1 {sorted(set(figures['test_f1']))}")
+                  f"{train_s:.2f} s, ratio {wall / train_s:.2f} (goal <= 1.5), overhead (wall - train_seconds) "
+                  f"{overhead:.2f} s, test F1 {sorted(set(figures['test_f1']))}")
         for code, code_env in envs.items() if runs else ():
             print(f"{code}: python -c 'import clf.cli, clf.train.loop': {import_seconds(code_env):.2f} s")
         if args.savings:
             savings(args, env)
         print(f"load average {os.getloadavg()[0]:.1f} at the end")
         if not args.no_phases:
-            phases(args, tmp)
+            phases(args, tmp, env)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ import sys
 import numpy as np
 import pytest
 import torch
-from helpers import TINY, clf_env, make_dataset
+import yaml
+from helpers import TINY, clf_env, make_dataset, one_line_error, run_clf
 
 from clf.config.compose import compose
 from clf.model import build_model
@@ -59,3 +60,43 @@ def test_a_training_run_never_imports_dynamo(tmp_path):
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert report == {"status": "completed", "dynamo": False}
+
+
+EXIT_PROBE = """
+import atexit, sys, threading
+from pathlib import Path
+from clf import cli
+marker = Path(sys.argv[1])
+atexit.register(marker.write_text, "interpreter exited the usual way")
+if sys.argv[2] == "with-thread":  # a non-daemon thread that finishes its work after main returns
+    started = threading.Event()
+    def work():
+        started.set()
+        threading.Event().wait(1.0)
+        (marker.parent / "thread-done").write_text("yes")
+    threading.Thread(target=work).start()
+    started.wait()
+sys.argv = ["clf", "train", "--cfg", "model.num_heads=3"]
+cli.run()
+"""
+
+
+@pytest.mark.parametrize("other_thread", [False, True])
+def test_the_command_exits_at_once_only_when_nothing_else_runs(tmp_path, other_thread):
+    """``clf`` skips the interpreter's teardown (about 0.6 s with torch loaded) after its work,
+    yet its piped output is complete and its exit status kept; a live non-daemon thread makes it
+    exit the usual way, which waits for that thread."""
+    marker = tmp_path / "atexit"
+    out = subprocess.run([sys.executable, "-c", EXIT_PROBE, str(marker), "with-thread" if other_thread else "alone"],
+                         capture_output=True, text=True, env=clf_env(), timeout=300)
+    assert out.returncode == 0, out.stderr
+    printed = yaml.safe_load(out.stdout)  # the whole composed config came through the pipe
+    assert printed["model"]["num_heads"] == 3 and "train" in printed and "optim" in printed
+    assert marker.exists() == other_thread
+    assert (tmp_path / "thread-done").exists() == other_thread
+
+
+def test_the_exit_status_survives_the_quick_exit(tmp_path):
+    bad = run_clf("train", "model.num_heads=zero", f"run_dir={tmp_path / 'run'}")
+    assert bad.returncode == 2 and "model.num_heads" in one_line_error(bad)
+    assert not (tmp_path / "run").exists()

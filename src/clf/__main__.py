@@ -1,5 +1,5 @@
 """``python -m clf`` is the same as the ``clf`` command."""
 
-from clf.cli import main
+from clf.cli import run
 
-raise SystemExit(main())
+run()

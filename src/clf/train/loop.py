@@ -153,7 +153,7 @@ def _train(cfg: DictConfig, run_dir: Path, stop: StopRequest) -> RunResult:
         log.info("resuming %s at step %d (epoch %d, batch %d)", run_dir, state.step, state.epoch, state.batch_in_epoch)
     if state.finished:  # killed after the final checkpoint, before metrics.json
         return _finish(run, state, monitor=None)
-    if _at_budget(cfg, state, run.total):  # already at its stop step (a rung run again)
+    if _at_budget(cfg.train.stop_at_step, state.step, run.total):  # already at its stop step (a rung run again)
         return _stopped(run, state, None)
 
     # -- the loop: one optimizer step per iteration --
@@ -162,6 +162,10 @@ def _train(cfg: DictConfig, run_dir: Path, stop: StopRequest) -> RunResult:
     labels = torch.from_numpy(train_split.labels.astype(np.float32))
     params = [p for p in model.parameters() if p.requires_grad]
     plan = epoch_plan(run.lengths, cfg.train.batch_size, cfg.train.bucket_batches, cfg.seed, state.epoch)
+    # the settings every step reads, read once (a DictConfig lookup costs tens of microseconds)
+    max_tokens, step_schedule, stop_at = cfg.model.max_tokens, cfg.optim.schedule != "plateau", cfg.train.stop_at_step
+    grad_clip = cfg.optim.grad_clip
+    eval_every, ckpt_every, ckpt_seconds = cfg.train.eval_every, cfg.train.checkpoint_every, cfg.train.checkpoint_seconds
     t_ckpt, stop_early = time.monotonic(), False
     model.train()
     while state.step < run.total:
@@ -171,7 +175,7 @@ def _train(cfg: DictConfig, run_dir: Path, stop: StopRequest) -> RunResult:
         t_step = time.perf_counter()
         docs = plan[state.batch_in_epoch]
         mine = shard(docs, ctx)
-        ids, mask = collate(train_split, mine, model.pad_id, cfg.model.max_tokens)
+        ids, mask = collate(train_split, mine, model.pad_id, max_tokens)
         target = labels[mine].to(device, non_blocking=True)
 
         # forward, backward (mean over the global batch: the ranks' gradients are then summed), update
@@ -181,9 +185,9 @@ def _train(cfg: DictConfig, run_dir: Path, stop: StopRequest) -> RunResult:
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         sum_gradients(params, ctx)
-        clip_gradients(params, cfg.optim.grad_clip)
+        clip_gradients(params, grad_clip)
         optimizer.step()
-        if cfg.optim.schedule != "plateau":  # plateau steps per evaluation
+        if step_schedule:  # plateau steps per evaluation
             run.scheduler.step()
         state.step += 1
         state.batch_in_epoch += 1
@@ -194,14 +198,14 @@ def _train(cfg: DictConfig, run_dir: Path, stop: StopRequest) -> RunResult:
 
         # evaluate every eval_every steps and at an epoch's or the run's last step; the latter
         # before its checkpoint, so that a run resumed from it does not evaluate that step again
-        if state.step % cfg.train.eval_every == 0 or state.batch_in_epoch == len(plan) or state.step == run.total:
+        if state.step % eval_every == 0 or state.batch_in_epoch == len(plan) or state.step == run.total:
             stop_early = _evaluate_dev(run, state, monitor)
 
         # checkpoint every checkpoint_every steps or checkpoint_seconds, and before stopping
-        time_due = time.monotonic() - t_ckpt >= cfg.train.checkpoint_seconds
+        time_due = time.monotonic() - t_ckpt >= ckpt_seconds
         stopping, time_due = any_rank([stop.requested, time_due], ctx, device)
-        at_budget = _at_budget(cfg, state, run.total)
-        if state.step % cfg.train.checkpoint_every == 0 or time_due or stopping or stop_early or at_budget:
+        at_budget = _at_budget(stop_at, state.step, run.total)
+        if state.step % ckpt_every == 0 or time_due or stopping or stop_early or at_budget:
             _checkpoint(run, state, monitor)
             t_ckpt = time.monotonic()
 
@@ -262,10 +266,9 @@ def _interrupted(run: _Run, state: TrainState, monitor: Monitor, stop: StopReque
     return RunResult(INTERRUPTED, metrics, run.run_dir)
 
 
-def _at_budget(cfg: DictConfig, state: TrainState, total: int) -> bool:
+def _at_budget(stop_at: int | None, step: int, total: int) -> bool:
     """The run reached ``train.stop_at_step`` before its full budget (validated: an evaluation step)."""
-    stop_at = cfg.train.stop_at_step
-    return stop_at is not None and stop_at <= state.step < total
+    return stop_at is not None and stop_at <= step < total
 
 
 def _stopped(run: _Run, state: TrainState, monitor: Monitor | None) -> RunResult:
