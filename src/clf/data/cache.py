@@ -111,6 +111,23 @@ def _write(directory: Path, key: str, split: TokenizedSplit) -> None:
         os.fsync(f.fileno())
 
 
+def _replace(entry: Path, tmp: Path) -> None:
+    """Publish ``tmp`` in place of an invalid ``entry``. Builders race here: whoever moves the
+    entry aside removes what it moved, even when another builder's entry lands first (that one
+    stays: it is valid too), so that no stale directory is left behind."""
+    stale = entry.with_name(f".{entry.name}.stale-{os.getpid()}-{os.urandom(3).hex()}")
+    try:
+        os.rename(entry, stale)
+    except FileNotFoundError:  # another builder moved it aside first
+        pass
+    try:
+        os.rename(tmp, entry)
+    except OSError:  # another builder published meanwhile
+        pass
+    finally:
+        shutil.rmtree(stale, ignore_errors=True)
+
+
 def store(root: Path, key: str, split: TokenizedSplit) -> Path:
     """Publish ``split`` as the entry for ``key``; if a valid one appeared meanwhile, keep it."""
     root.mkdir(parents=True, exist_ok=True)
@@ -125,10 +142,7 @@ def store(root: Path, key: str, split: TokenizedSplit) -> Path:
             try:
                 load(entry, key, split.name)
             except CacheInvalid:
-                stale = root / f".{key}.stale-{os.getpid()}-{os.urandom(3).hex()}"
-                os.rename(entry, stale)
-                os.rename(tmp, entry)
-                shutil.rmtree(stale, ignore_errors=True)
+                _replace(entry, tmp)
         fsync_dir(root)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
