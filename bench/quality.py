@@ -173,7 +173,9 @@ def our_side(ds: Dataset, out: Path, seeds: tuple[int, ...], ours: list[str], w2
     w2v_seconds = None
     if not ds.reuse_vectors:
         ds.vectors.parent.mkdir(parents=True, exist_ok=True)
-        w2v_seconds = run_clf(["w2v", *ds.data, f"out={ds.vectors}", *w2v], ds.vectors.parent / f"{ds.name}.log")
+        run_clf(["w2v", *ds.data, f"out={ds.vectors}", *w2v], ds.vectors.parent / f"{ds.name}.log")
+        # the seconds of word2vec training when the vectors were made (a later run finds them up to date)
+        w2v_seconds = json.loads((ds.vectors / "w2v.json").read_text())["seconds"]["train"]
     runs_root = out / f"runs{tag}" / ds.name
     metrics = []
     for seed in seeds:
@@ -197,9 +199,10 @@ def mean_std(values: list[float]) -> str:
 
 
 def table(results: dict) -> str:
-    lines = ["| dataset | train docs | ours: test F1 | ours: seed ensemble | ours: train s (w2v s) | "
-             "fastText defaults | fastText dev-best | its setting | fastText s | ours - fastText best |",
-             "| --- | ---: | --- | ---: | ---: | --- | --- | --- | ---: | ---: |"]
+    lines = ["| dataset | train docs | ours: test F1 | ours: seed ensemble | ours: best step / steps | "
+             "ours: train s (w2v s) | fastText defaults | fastText dev-best | its setting | fastText s | "
+             "ours - fastText best |",
+             "| --- | ---: | --- | ---: | ---: | ---: | --- | --- | --- | ---: | ---: |"]
     for name, r in results.items():
         ours = [m["test_f1"] for m in r["ours"]["runs"]]
         best = [x["test"] for x in r["fasttext"]["best"]]
@@ -207,8 +210,10 @@ def table(results: dict) -> str:
         seconds = statistics.median(m["train_seconds"] for m in r["ours"]["runs"])
         p = r["fasttext"]["best_params"]
         setting = f"epoch {p['epoch']}, wordNgrams {p['wordNgrams']}{', lowercase' if p['lowercase'] else ''}"
+        best_steps = sorted(m["best_step"] for m in r["ours"]["runs"])
+        steps = f"{best_steps[0]}–{best_steps[-1]} / {max(m['steps'] for m in r['ours']['runs'])}"
         lines.append(f"| {name} | {r['train_docs']} | {mean_std(ours)} | {r['ours']['ensemble_test_f1']:.4f} | "
-                     f"{seconds:.1f} ({'shared' if w2v is None else f'{w2v:.0f}'}) | "
+                     f"{steps} | {seconds:.1f} ({'reused' if w2v is None else f'{w2v:.0f}'}) | "
                      f"{mean_std([x['test'] for x in r['fasttext']['defaults']])} | {mean_std(best)} | {setting} | "
                      f"{statistics.median(x['seconds'] for x in r['fasttext']['best']):.1f} | "
                      f"{statistics.mean(ours) - statistics.mean(best):+.4f} |")
