@@ -18,6 +18,7 @@ one thread: its supervised defaults, and a grid (epoch x wordNgrams x lowercase)
 F1 with seed 0; both reported over 3 seeds. Finished runs and vectors in OUT are reused.
 
     nice -n 5 python bench/quality.py --imdb ../shared/data/imdb [--imdb-vectors ../shared/data/imdb-w2v]
+    nice -n 5 python bench/quality.py --fasttext-only   # fastText's side alone, kept for a later run of ours
 """
 
 from __future__ import annotations
@@ -172,7 +173,9 @@ def our_side(ds: Dataset, out: Path, seeds: tuple[int, ...], ours: list[str], w2
     w2v_seconds = None
     if not ds.reuse_vectors:
         ds.vectors.parent.mkdir(parents=True, exist_ok=True)
-        w2v_seconds = run_clf(["w2v", *ds.data, f"out={ds.vectors}", *w2v], ds.vectors.parent / f"{ds.name}.log")
+        run_clf(["w2v", *ds.data, f"out={ds.vectors}", *w2v], ds.vectors.parent / f"{ds.name}.log")
+        # the seconds of word2vec training when the vectors were made (a later run finds them up to date)
+        w2v_seconds = json.loads((ds.vectors / "w2v.json").read_text())["seconds"]["train"]
     runs_root = out / f"runs{tag}" / ds.name
     metrics = []
     for seed in seeds:
@@ -196,9 +199,10 @@ def mean_std(values: list[float]) -> str:
 
 
 def table(results: dict) -> str:
-    lines = ["| dataset | train docs | ours: test F1 | ours: seed ensemble | ours: train s (w2v s) | "
-             "fastText defaults | fastText dev-best | its setting | fastText s | ours - fastText best |",
-             "| --- | ---: | --- | ---: | ---: | --- | --- | --- | ---: | ---: |"]
+    lines = ["| dataset | train docs | ours: test F1 | ours: seed ensemble | ours: best step / steps | "
+             "ours: train s (w2v s) | fastText defaults | fastText dev-best | its setting | fastText s | "
+             "ours - fastText best |",
+             "| --- | ---: | --- | ---: | ---: | ---: | --- | --- | --- | ---: | ---: |"]
     for name, r in results.items():
         ours = [m["test_f1"] for m in r["ours"]["runs"]]
         best = [x["test"] for x in r["fasttext"]["best"]]
@@ -206,8 +210,10 @@ def table(results: dict) -> str:
         seconds = statistics.median(m["train_seconds"] for m in r["ours"]["runs"])
         p = r["fasttext"]["best_params"]
         setting = f"epoch {p['epoch']}, wordNgrams {p['wordNgrams']}{', lowercase' if p['lowercase'] else ''}"
+        best_steps = sorted(m["best_step"] for m in r["ours"]["runs"])
+        steps = f"{best_steps[0]}–{best_steps[-1]} / {max(m['steps'] for m in r['ours']['runs'])}"
         lines.append(f"| {name} | {r['train_docs']} | {mean_std(ours)} | {r['ours']['ensemble_test_f1']:.4f} | "
-                     f"{seconds:.1f} ({'shared' if w2v is None else f'{w2v:.0f}'}) | "
+                     f"{steps} | {seconds:.1f} ({'reused' if w2v is None else f'{w2v:.0f}'}) | "
                      f"{mean_std([x['test'] for x in r['fasttext']['defaults']])} | {mean_std(best)} | {setting} | "
                      f"{statistics.median(x['seconds'] for x in r['fasttext']['best']):.1f} | "
                      f"{statistics.mean(ours) - statistics.mean(best):+.4f} |")
@@ -225,6 +231,8 @@ def main() -> None:
     parser.add_argument("--w2v", nargs="*", default=[], metavar="K=V", help="overrides of clf w2v (candidates)")
     parser.add_argument("--tag", default="", help="suffix of the runs and vectors directories (for candidates)")
     parser.add_argument("--no-fasttext", dest="fasttext", action="store_false")
+    parser.add_argument("--fasttext-only", action="store_true",
+                        help="fastText's side only (its results are kept for a later run of ours)")
     args = parser.parse_args()
     out, seeds, tag = args.out.resolve(), tuple(args.seeds), f"-{args.tag}" if args.tag else ""
     # the shipped vectors are word2vec's defaults on the case-kept tokens: not for --w2v candidates
@@ -234,17 +242,21 @@ def main() -> None:
         if args.datasets and ds.name not in args.datasets:
             continue
         records = split_records(ds.data)
-        start = time.perf_counter()
-        ours = our_side(ds, out, seeds, args.ours, args.w2v, tag)
-        print(f"{ds.name}: ours {mean_std([m['test_f1'] for m in ours['runs']])} "
-              f"({time.perf_counter() - start:.0f} s)", flush=True)
+        if not args.fasttext_only:
+            start = time.perf_counter()
+            ours = our_side(ds, out, seeds, args.ours, args.w2v, tag)
+            print(f"{ds.name}: ours {mean_std([m['test_f1'] for m in ours['runs']])} "
+                  f"({time.perf_counter() - start:.0f} s)", flush=True)
         ft_path = out / "fasttext" / ds.name / f"results-seeds{'-'.join(map(str, seeds))}.json"
         ft = json.loads(ft_path.read_text()) if ft_path.exists() else None
         if args.fasttext and ft is None:
             ft = fasttext_side(records, ft_path.parent, seeds)
             ft_path.write_text(json.dumps(ft, indent=2))
             print(f"{ds.name}: fastText best {mean_std([x['test'] for x in ft['best']])} {ft['best_params']}", flush=True)
-        results[ds.name] = {"train_docs": len(records["train"]), "ours": ours, "fasttext": ft}
+        if not args.fasttext_only:
+            results[ds.name] = {"train_docs": len(records["train"]), "ours": ours, "fasttext": ft}
+    if args.fasttext_only:
+        return
     ours_cfg = " ".join(args.ours) or "(defaults)"
     (out / f"results{tag}.json").write_text(json.dumps({"ours": args.ours, "w2v": args.w2v, **results}, indent=2))
     print(f"\nours: clf train {ours_cfg}; clf w2v {' '.join(args.w2v) or '(defaults)'}; seeds {list(seeds)}; "

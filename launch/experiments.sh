@@ -52,7 +52,9 @@ submit_cpu() {  # the same for a CPU-only job
   submit "$@"
 }
 
-submit_cpu "$work/w2v" name=w2v --job w2v -- "${data[@]}" out="$work/w2v/vectors"
+# the homework's word2vec settings (case-kept words, 5 epochs, min_count 5), not clf w2v's defaults
+submit_cpu "$work/w2v" name=w2v --job w2v -- "${data[@]}" out="$work/w2v/vectors" \
+  data.tokenizer.lowercase=false epochs=5 min_count=5
 previous="$work/w2v"
 for preset in "${presets[@]}"; do
   # one sweep at a time: a class account runs 2 jobs at once, this machine has 2 cores

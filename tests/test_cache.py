@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import make_dataset, make_rows, write_csv
+from helpers import HOMEWORK_TOKENS, make_dataset, make_rows, write_csv
 
 from clf.config.compose import compose
 from clf.data.cache import TokenizedSplit, load_or_build
@@ -36,7 +36,7 @@ class Counting:
 
 
 def setup_split(data, cache_dir: Path, split: str = "train"):
-    cfg = compose([*data.overrides, "data.min_count=1", f"data.cache_dir={cache_dir}"])
+    cfg = compose([*data.overrides, *HOMEWORK_TOKENS, "data.min_count=1", f"data.cache_dir={cache_dir}"])
     vocab = load_dataset(cfg.data, splits=()).vocab
     source = split_sources(cfg.data)[split]
     return cfg, vocab, source
@@ -76,7 +76,7 @@ def test_second_load_is_a_memory_mapped_hit(tmp_path, dataset):
 
 
 def test_load_dataset_uses_cache_dir_from_env(dataset, cache_dir):
-    cfg = compose([*dataset.overrides, "data.min_count=1"])
+    cfg = compose([*dataset.overrides, *HOMEWORK_TOKENS, "data.min_count=1"])
     assert cache_root(cfg.data) == cache_dir
     first = load_dataset(cfg.data)
     names = sorted(p.name.split("-")[0] for p in (cache_dir / "tokens").iterdir())
@@ -159,7 +159,7 @@ def test_corrupt_entry_is_rebuilt_never_trusted(tmp_path, dataset, caplog, name)
 
 
 def test_corrupt_vocab_cache_is_rebuilt(dataset, cache_dir, caplog):
-    cfg = compose([*dataset.overrides, "data.min_count=1"])
+    cfg = compose([*dataset.overrides, *HOMEWORK_TOKENS, "data.min_count=1"])
     words = load_dataset(cfg.data, splits=()).vocab.words
     (path,) = (cache_dir / "vocab").iterdir()
     path.write_text('["a", "b"]')  # valid JSON, but no <UNK>
@@ -191,7 +191,7 @@ def _concurrent_builder(root: str, key: str, barrier, texts: list[str], words: l
 def test_concurrent_builders_publish_one_entry(tmp_path, corrupt_entry_first):
     builders = 4
     data = make_dataset(tmp_path / "data", n_train=2000, n_dev=10, n_test=10)
-    cfg = compose([*data.overrides, "data.min_count=1"])
+    cfg = compose([*data.overrides, *HOMEWORK_TOKENS, "data.min_count=1"])
     texts = split_sources(cfg.data)["train"].read().texts
     words = load_dataset(cfg.data, splits=()).vocab.words
     root, key = tmp_path / "cache" / "tokens", "train-0123456789abcdef"

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from helpers import corpus_words, make_dataset, popen_clf, train_args, write_homework_word2vec
+from helpers import HOMEWORK_TOKENS, corpus_words, make_dataset, popen_clf, train_args, write_homework_word2vec
 
 from clf.config.compose import compose
 from clf.data.dataset import load_dataset
@@ -41,7 +41,7 @@ def test_loads_homework_files_unchanged(w2v):
 
 def test_model_starts_from_target_vectors(w2v, dataset, tmp_path):
     directory, words, vectors = w2v
-    cfg = compose([*dataset.overrides, "embeddings=word2vec", f"embeddings.dir={directory}"])
+    cfg = compose([*dataset.overrides, *HOMEWORK_TOKENS, "embeddings=word2vec", f"embeddings.dir={directory}"])
     data, loaded = prepare_data(cfg)
     assert data.vocab.words == words
     model = build_model(cfg, data.vocab.size, loaded)
@@ -55,7 +55,7 @@ def test_model_starts_from_target_vectors(w2v, dataset, tmp_path):
 
 
 def test_vocab_from_training_text_honours_min_count_and_max_size(dataset):
-    base = [*dataset.overrides, "data.min_count=1"]
+    base = [*dataset.overrides, *HOMEWORK_TOKENS, "data.min_count=1"]
     full = load_dataset(compose(base).data).vocab
     counts = Counter(t for text in pd.read_csv(dataset.train)["text"] for t in Tokenizer()(text))
     assert set(full.words) == set(counts) | {UNK}

@@ -70,3 +70,5 @@ def test_experiments_cpu_jobs_leave_the_gpu_profile(tmp_path):
     assert len(sweeps) == 3 and all("cluster=greatlakes-gpu" in call for call in sweeps)
     for call in jobs:
         assert "cluster=greatlakes-standard" in call and ACCOUNT in call and "cluster=greatlakes-gpu" not in call
+    (w2v,) = [call for call in jobs if call[call.index("--job") + 1] == "w2v"]   # the homework's word2vec settings
+    assert {"data.tokenizer.lowercase=false", "epochs=5", "min_count=5"} <= set(w2v)

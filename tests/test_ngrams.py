@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 import torch
 
-from helpers import (corpus_words, make_dataset, one_line_error, popen_clf, run_clf, same_weights, train_args,
-                     write_homework_word2vec)
+from helpers import (HOMEWORK_TOKENS, corpus_words, make_dataset, one_line_error, popen_clf, run_clf, same_weights,
+                     train_args, write_homework_word2vec)
 
 from clf.api import load_run
 from clf.config.compose import compose
@@ -24,7 +24,10 @@ from clf.errors import ClfError
 from clf.train import checkpoint
 from clf.train.loop import prepare_data
 
-BIGRAMS = ["data.tokenizer.ngrams=2", "data.min_count=1", "data.bigram_min_count=2"]
+# the references below tokenize with Tokenizer() (case kept), so these tests pin the case; WORDS: no bigrams
+CASE_KEPT = ["data.tokenizer.lowercase=false"]
+WORDS = [*HOMEWORK_TOKENS, "data.min_count=1"]
+BIGRAMS = ["data.tokenizer.ngrams=2", *CASE_KEPT, "data.min_count=1", "data.bigram_min_count=2"]
 
 
 def reference_tokens(text: str, vocab: Vocab) -> list[int]:
@@ -45,7 +48,7 @@ def training_pairs(path, known: set[str]) -> Counter[str]:
 
 
 def test_vocabulary_holds_the_training_pairs_after_the_words(dataset):
-    words_only = load_dataset(compose([*dataset.overrides, "data.min_count=1"]).data).vocab
+    words_only = load_dataset(compose([*dataset.overrides, *WORDS]).data).vocab
     vocab = load_dataset(compose([*dataset.overrides, *BIGRAMS]).data).vocab
     assert vocab.words[: words_only.size] == words_only.words          # a word keeps its id
     counts = training_pairs(dataset.train, set(words_only.words) - {UNK})
@@ -73,12 +76,12 @@ def test_token_ids_are_the_words_then_the_known_pairs(dataset, split):
 
 
 def test_cached_ids_are_kept_apart_from_word_ids(dataset):
-    words = load_dataset(compose([*dataset.overrides, "data.min_count=1"]).data)
+    words = load_dataset(compose([*dataset.overrides, *WORDS]).data)
     with_bigrams = load_dataset(compose([*dataset.overrides, *BIGRAMS]).data)
     again = load_dataset(compose([*dataset.overrides, *BIGRAMS]).data)         # from the cache
     assert len(with_bigrams["train"].ids) > len(words["train"].ids)
     assert (again["train"].ids == with_bigrams["train"].ids).all()
-    assert (load_dataset(compose([*dataset.overrides, "data.min_count=1"]).data)["train"].ids
+    assert (load_dataset(compose([*dataset.overrides, *WORDS]).data)["train"].ids
             == words["train"].ids).all()
 
 
@@ -86,7 +89,7 @@ def test_word2vec_bigram_rows_are_the_mean_of_their_words(dataset, tmp_path):
     words = corpus_words(dataset)
     vectors = write_homework_word2vec(tmp_path / "w2v", words)
     cfg = compose([*dataset.overrides, "embeddings=word2vec", f"embeddings.dir={tmp_path / 'w2v'}",
-                   "data.tokenizer.ngrams=2", "data.bigram_min_count=1"])
+                   "data.tokenizer.ngrams=2", *CASE_KEPT, "data.bigram_min_count=1"])
     data, table = prepare_data(cfg)
     assert data.vocab.words[: len(words)] == words and data.vocab.size > len(words)
     assert torch.equal(table[: len(words)], vectors)
@@ -98,13 +101,19 @@ def test_word2vec_bigram_rows_are_the_mean_of_their_words(dataset, tmp_path):
 def test_homework_files_load_unchanged_with_ngrams_1(dataset, tmp_path):
     words = corpus_words(dataset)
     vectors = write_homework_word2vec(tmp_path / "w2v", words)
-    data, table = prepare_data(compose([*dataset.overrides, "embeddings=word2vec", f"embeddings.dir={tmp_path / 'w2v'}"]))
+    data, table = prepare_data(compose([*dataset.overrides, "embeddings=word2vec", f"embeddings.dir={tmp_path / 'w2v'}",
+                                        *HOMEWORK_TOKENS]))
     assert data.vocab.words == words and torch.equal(table, vectors)
 
 
 def test_homework_experiment_pins_words_and_case():
     cfg = compose(["experiment=homework", "data=csv", "data.train=x.csv", "data.dev=y.csv", "embeddings.dir=w"])
-    assert cfg.data.tokenizer.ngrams == 1 and cfg.data.tokenizer.lowercase is False
+    assert cfg.data.tokenizer.ngrams == 1 and cfg.data.tokenizer.lowercase is False and cfg.model.num_heads == 4
+
+
+def test_the_defaults_are_lowercased_words_and_bigrams_with_8_heads():
+    cfg = compose(["data=csv", "data.train=x.csv", "data.dev=y.csv"])
+    assert cfg.data.tokenizer.ngrams == 2 and cfg.data.tokenizer.lowercase is True and cfg.model.num_heads == 8
 
 
 def test_bad_ngrams_settings_are_one_line_errors(dataset, tmp_path):

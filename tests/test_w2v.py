@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import make_rows, one_line_error, popen_clf, run_clf, write_csv
+from helpers import HOMEWORK_TOKENS, make_rows, one_line_error, popen_clf, run_clf, write_csv
 
 from clf.data.tokenizer import Tokenizer
 from clf.data.vocab import UNK, Vocab
@@ -55,7 +55,8 @@ def data(tmp_path) -> dict[str, Path]:
 
 
 def data_args(data: dict[str, Path]) -> list[str]:
-    return ["data=csv"] + [f"data.{name}={path}" for name, path in data.items()]
+    """The data, tokenized as the homework does (the references below use Tokenizer(): case kept)."""
+    return ["data=csv", *HOMEWORK_TOKENS] + [f"data.{name}={path}" for name, path in data.items()]
 
 
 FAST = ["vector_size=16", "epochs=5", "min_count=2", "workers=1"]

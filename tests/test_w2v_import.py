@@ -109,7 +109,7 @@ def test_vocab_from_a_data_source(tmp_path, table):
     train = write_csv(tmp_path / "train.csv", rows)
     path = write_binary(tmp_path / "v.bin", words, vectors)
     assert import_(path, "word2vec-bin", tmp_path / "out", "--vocab-from", "csv", f"data.train={train}",
-                   "min_count=3") == 0
+                   "data.tokenizer.lowercase=false", "min_count=3") == 0   # case kept (the default lowercases)
     kept = ["the", "good", "movie", "Straße", "film"]
     check_output(tmp_path / "out", kept, vectors[[words.index(w) for w in kept]])
     info = json.loads((tmp_path / "out" / "w2v.json").read_text())

@@ -26,10 +26,12 @@ def test_small_corpora_get_more_epochs_and_a_lower_min_count_imdb_keeps_5_and_5(
 
 
 def test_null_settings_are_resolved_from_the_corpus_and_recorded(tmp_path):
+    """null epochs and min_count (the defaults), and lowercased words (the default tokenizer)."""
     data = make_dataset(tmp_path / "data", n_train=300)
-    out = run(compose_w2v(["data=csv", f"data.train={data.train}", f"out={tmp_path / 'vec'}", "vector_size=8",
-                           "workers=1", "epochs=null", "min_count=null"]))
-    documents = [Tokenizer()(t) for t in pd.read_csv(data.train)["text"]]
+    cfg = compose_w2v(["data=csv", f"data.train={data.train}", f"out={tmp_path / 'vec'}", "vector_size=8", "workers=1"])
+    assert cfg.epochs is None and cfg.min_count is None and cfg.data.tokenizer.lowercase is True
+    out = run(cfg)
+    documents = [Tokenizer(lowercase=True)(t) for t in pd.read_csv(data.train)["text"]]
     tokens = sum(map(len, documents))
     info = json.loads((out / "w2v.json").read_text())
     assert info["corpus"]["tokens"] == tokens

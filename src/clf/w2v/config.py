@@ -28,10 +28,10 @@ class W2VConfig:
     splits: list[str] = field(default_factory=lambda: list(CORPUS_SPLITS))
     vector_size: int = 50
     window: int = 5
-    min_count: Optional[int] = 5      # null: scaled to the corpus (clf.w2v.scale)
+    min_count: Optional[int] = None   # null: scaled to the corpus (clf.w2v.scale); IMDB: 5
     negative: int = 5
     sample: float = 1e-3
-    epochs: Optional[int] = 5         # null: scaled to the corpus (clf.w2v.scale)
+    epochs: Optional[int] = None      # null: scaled to the corpus (clf.w2v.scale); IMDB: 5
     workers: Optional[int] = None
     seed: int = 1
     deterministic: bool = False

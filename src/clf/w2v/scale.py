@@ -4,7 +4,7 @@
 The fixed 5 epochs and min_count 5 suit IMDB's ~19M tokens; on a few hundred thousand tokens
 (tweets, 1,000 reviews) they give few, weak vectors (issue 12). Scaled: about ``TOKEN_PASSES``
 token visits (so IMDB keeps 5 epochs, a 300k-token corpus gets ``MAX_EPOCHS``), and a lower
-min_count below a million tokens. Measured in bench/RESULTS.md ("Quality across datasets").
+min_count below a million tokens. The default of ``clf w2v`` since issue 12's second round. Measured in bench/RESULTS.md ("Quality across datasets").
 """
 
 from __future__ import annotations
