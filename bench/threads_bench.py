@@ -1,12 +1,10 @@
-"""Torch's CPU threads when the machine is not ours alone: a default IMDB run's training time
-with 1 thread, 2 threads with libgomp's default wait (a waiting thread spins before it sleeps),
-and 2 threads whose waiting threads sleep at once (``OMP_WAIT_POLICY=PASSIVE``, clf's default),
-on an idle machine and beside one busy process at the lowest priority (``nice -n 19``: a
-browser, another user's job, a second run).
+"""Torch's CPU threads and OpenMP's wait policy: a default IMDB run's training time with 1
+thread and with 2 threads under libgomp's default wait (a waiting thread spins, then sleeps),
+``OMP_WAIT_POLICY=PASSIVE`` (it sleeps at once) and shorter spins (``GOMP_SPINCOUNT``), on an
+idle machine and beside one busy process at the lowest priority (``nice -n 19``).
 
-A training step runs many short parallel regions; OpenMP's threads meet at the end of each.
-When another process holds one of the cores, the thread that waits for it spins and the one it
-waits for is not running: each region then takes a scheduler time slice instead of microseconds.
+A training step runs many short parallel regions and OpenMP's threads meet at the end of each;
+how they wait decides what a step costs when a core is shared.
 
     python bench/threads_bench.py --data ../shared/data/imdb --w2v ../shared/data/imdb-w2v --repeats 3
 """
@@ -25,12 +23,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-# "" leaves libgomp at its own default (spin, then sleep): clf sets PASSIVE only where the variable
-# is unset, and libgomp ignores an empty value (it says so on stderr, which this bench discards)
+# "" leaves libgomp at its own default (spin, then sleep) even where the caller's environment sets
+# a policy: libgomp ignores an empty value (it says so on stderr, which this bench discards)
 SETTINGS = {
     "1 thread": {"OMP_NUM_THREADS": "1"},
     "2 threads, libgomp's default wait (spin, then sleep)": {"OMP_NUM_THREADS": "2", "OMP_WAIT_POLICY": ""},
-    "2 threads, OMP_WAIT_POLICY=PASSIVE (clf's default)": {"OMP_NUM_THREADS": "2", "OMP_WAIT_POLICY": "PASSIVE"},
+    "2 threads, OMP_WAIT_POLICY=PASSIVE (sleep at once)": {"OMP_NUM_THREADS": "2", "OMP_WAIT_POLICY": "PASSIVE"},
+    "2 threads, GOMP_SPINCOUNT=10000 (spin briefly, then sleep)": {"OMP_NUM_THREADS": "2", "OMP_WAIT_POLICY": "",
+                                                                   "GOMP_SPINCOUNT": "10000"},
+    "2 threads, GOMP_SPINCOUNT=1000": {"OMP_NUM_THREADS": "2", "OMP_WAIT_POLICY": "", "GOMP_SPINCOUNT": "1000"},
 }
 BUSY_LOOP = "while True: pass"
 

@@ -220,3 +220,24 @@ def test_word2vec_needs_dir(tmp_path):
         compose(["embeddings=word2vec"])
     with pytest.raises(ClfError, match="not a directory"):
         load_word2vec(tmp_path / "nope")
+
+
+@pytest.mark.parametrize("lowercase", [True, False])
+def test_case_kept_vectors_under_lowercased_tokens_get_a_warning(tmp_path, dataset, caplog, lowercase):
+    """The defaults lowercase tokens; the homework's vectors are case-kept, so their capitalised
+    words would never be matched: the run says so, naming the directory and the fix."""
+    words = corpus_words(dataset)
+    capitalised = [f"Capital{i}" for i in range(20)]  # words the corpus does not hold
+    directory = tmp_path / "w2v-cased"
+    write_homework_word2vec(directory, words + capitalised)
+    cfg = compose([*dataset.overrides, "embeddings=word2vec", f"embeddings.dir={directory}",
+                   f"data.tokenizer.lowercase={str(lowercase).lower()}", "data.tokenizer.ngrams=1"])
+    with caplog.at_level("WARNING", logger="clf.train"):
+        prepare_data(cfg)
+    warned = [r.getMessage() for r in caplog.records if "have capitals" in r.getMessage()]
+    if lowercase:
+        assert len(warned) == 1 and str(directory) in warned[0] and "data.tokenizer.lowercase=false" in warned[0]
+        expected = sum(1 for w in words + capitalised if w != UNK and w != w.lower())
+        assert expected >= len(capitalised) and f"{expected} of the {len(words) + len(capitalised)} words" in warned[0]
+    else:
+        assert warned == []

@@ -101,18 +101,3 @@ def test_the_exit_status_survives_the_quick_exit(tmp_path):
     assert bad.returncode == 2 and "model.num_heads" in one_line_error(bad)
     assert not (tmp_path / "run").exists()
 
-
-WAIT_POLICY_PROBE = "import os, sys, clf; print(os.environ.get('OMP_WAIT_POLICY'), 'torch' in sys.modules)"
-
-
-@pytest.mark.parametrize("users_setting", [None, "ACTIVE"])
-def test_openmp_threads_sleep_when_they_wait_unless_the_user_says_otherwise(users_setting):
-    """clf sets OMP_WAIT_POLICY=PASSIVE on import, before torch (which loads OpenMP) can be
-    imported, so that a run's threads do not spin against a busy core; a user's value stays."""
-    env = {k: v for k, v in clf_env().items() if k != "OMP_WAIT_POLICY"}
-    if users_setting is not None:
-        env["OMP_WAIT_POLICY"] = users_setting
-    out = subprocess.run([sys.executable, "-c", WAIT_POLICY_PROBE], capture_output=True, text=True, env=env,
-                         timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == [users_setting or "PASSIVE", "False"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from clf.atomic import atomic_torch_save
-from clf.data.vocab import Vocab
+from clf.data.vocab import UNK, Vocab
 from clf.errors import ClfError
 
 WORD2VEC = "word2vec.pt"
@@ -55,6 +55,12 @@ def load_word2vec(directory: str | Path) -> tuple[Vocab, torch.Tensor]:
     if not torch.isfinite(vectors).all():
         raise ClfError(f"{TARGET} holds NaN or infinite values", path)
     return vocab, vectors
+
+
+def capitalised_words(vocab: Vocab) -> int:
+    """How many of the vocabulary's words hold a capital letter: lowercased tokens never reach
+    them, so vectors trained on case-kept text (the homework's) lose those rows' meaning."""
+    return sum(1 for word in vocab.words if word != UNK and word != word.lower())
 
 
 def save_word2vec(directory: str | Path, vocab: Vocab, target: torch.Tensor, context: torch.Tensor) -> None:

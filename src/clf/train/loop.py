@@ -27,7 +27,7 @@ from clf.data.batching import collate, epoch_plan
 from clf.data.dataset import Dataset, load_dataset
 from clf.data.ngrams import bigram_vectors, split_vocab
 from clf.device import describe_device
-from clf.embeddings import load_word2vec
+from clf.embeddings import capitalised_words, load_word2vec
 from clf.errors import ClfError
 from clf.model import DocumentAttentionClassifier, build_model
 from clf.names import CHECKPOINTS, COMPLETED, CONFIG, INTERRUPTED, METRICS, PREDICTIONS, RUNNING, STOPPED
@@ -106,6 +106,12 @@ def prepare_data(cfg: DictConfig) -> tuple[Dataset, torch.Tensor | None]:
     vocab, vectors = None, None
     if cfg.embeddings.kind == "word2vec":
         vocab, vectors = load_word2vec(cfg.embeddings.dir)
+        capitalised = capitalised_words(vocab)
+        if cfg.data.tokenizer.lowercase and capitalised >= 0.01 * vocab.size:
+            log.warning("%s: %d of the %d words of its vocabulary have capitals, which lowercased tokens "
+                        "(data.tokenizer.lowercase=true, the default) never match; vectors trained on "
+                        "case-kept text (the homework's) want data.tokenizer.lowercase=false",
+                        cfg.embeddings.dir, capitalised, vocab.size)
     dataset = load_dataset(cfg.data, vocab)
     if vectors is not None and dataset.vocab.size > len(vectors):   # the bigrams' rows (clf.data.ngrams)
         vectors = bigram_vectors(vectors, split_vocab(dataset.vocab)[1])
