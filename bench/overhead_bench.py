@@ -6,12 +6,16 @@ training steps, and the ratio process wall time / ``train_seconds``; one run pri
 2. ``--savings``: each cut of issue 11 against what it replaced, side by side and alternating, in
    this process or fresh ones (medians of ``--repeats``): the optimizer's construction with and
    without torch._dynamo's import, a dev evaluation collating its batches each time or once,
-   the run's vocabulary copy serialised or written as read;
+   the run's vocabulary copy serialised or written as read, the bigram vocabulary counted or
+   read from its cache;
 3. the same run once more in this process with its phases timed (data loading, dev and test
    evaluations, checkpoint and best.pt writes, vocabulary copy, predictions), and the
    interpreter's import time of ``clf.train.loop`` in a fresh process; then the floor of the
    ratio for a run done one phase after another: torch's import, the run's evaluations and its
    training steps, which no cut of clf's own code removes.
+
+``--this-extra OVERRIDES`` adds a third variant, this code's runs with those overrides,
+alternating with the others.
 
 ``--baseline SRC`` (the ``src`` directory of another checkout, e.g. ``git worktree add
 /tmp/ovh-base db93584``) runs that code's processes too, alternating with this checkout's, so
@@ -26,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -42,14 +47,18 @@ def overrides(args: argparse.Namespace, run_dir: Path) -> list[str]:
 
 
 def process_runs(args: argparse.Namespace, tmp: Path, envs: dict[str, dict[str, str]]) -> dict[str, dict[str, list]]:
-    """{code: {"wall": [...], "train": [...], "test_f1": [...]}}, the codes' runs alternating."""
-    runs: dict[str, dict[str, list]] = {code: defaultdict(list) for code in envs}
+    """{code: {"wall": [...], "train": [...], "test_f1": [...]}}, the codes' runs alternating
+    (and this code with ``--this-extra`` as the code ``this+``)."""
+    variants = {code: (env, []) for code, env in envs.items()}
+    if args.this_extra:
+        variants["this+"] = (envs["this"], args.this_extra)
+    runs: dict[str, dict[str, list]] = {code: defaultdict(list) for code in variants}
     for i in range(args.repeats + 1):  # the first one warms the token cache (shared by the codes)
-        for code, env in (envs.items() if i else list(envs.items())[-1:]):
+        for code, (env, extra) in (variants.items() if i else [("this", variants["this"])]):
             run_dir = tmp / f"process-{code}-{i}"
             start = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "clf", "train", *overrides(args, run_dir)], env=env, check=True,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            subprocess.run([sys.executable, "-m", "clf", "train", *overrides(args, run_dir), *extra], env=env,
+                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             wall = time.perf_counter() - start
             metrics = json.loads((run_dir / "metrics.json").read_text())
             seconds = metrics["train_seconds"]
@@ -88,6 +97,10 @@ print(time.perf_counter() - start)
 def savings(args: argparse.Namespace, env: dict[str, str]) -> None:
     """Each cut against what it replaced, alternating, medians of ``args.repeats``."""
     from clf.config.compose import compose
+    from clf.data.dataset import cache_root, with_training_bigrams
+    from clf.data.ngrams import split_vocab
+    from clf.data.sources import split_sources
+    from clf.data.tokenizer import Tokenizer
     from clf.data.vocab import Vocab
     from clf.model import build_model
     from clf.train.evaluate import eval_batches, evaluate
@@ -123,6 +136,25 @@ def savings(args: argparse.Namespace, env: dict[str, str]) -> None:
         before, after = median_pair(lambda: clock(lambda: serialised.save(name)),
                                     lambda: clock(lambda: dataset.vocab.save(name)))
     print(f"  vocabulary copy into the run dir (serialised or written as read)          {before:6.3f} -> {after:6.3f} s")
+    if cfg.data.tokenizer.ngrams == 2:
+        words, _ = split_vocab(dataset.vocab)
+        sources, tokenizer = split_sources(cfg.data), Tokenizer.from_config(cfg.data.tokenizer)
+
+        def bigram_vocab(root: Path) -> float:
+            fresh = Vocab.from_words(words.words)  # nothing derived from it kept yet
+            return clock(lambda: with_training_bigrams(cfg.data, sources["train"], tokenizer, fresh, root).save(root))
+
+        def with_tokens(parent: str) -> Path:
+            """A cache root holding the run's cached token ids and no bigram vocabulary."""
+            root = Path(tempfile.mkdtemp(dir=parent))
+            shutil.copytree(cache_root(cfg.data) / "tokens", root / "tokens")
+            return root
+
+        with tempfile.TemporaryDirectory() as scratch:
+            warm = with_tokens(scratch)
+            bigram_vocab(warm)
+            before, after = median_pair(lambda: bigram_vocab(with_tokens(scratch)), lambda: bigram_vocab(warm))
+        print(f"  bigram vocabulary made and written (counted or from its cache)            {before:6.3f} -> {after:6.3f} s")
 
 
 def timed(totals: dict[str, list[float]], name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -174,6 +206,8 @@ def main() -> None:
     parser.add_argument("--extra", nargs="*", default=[], help="more overrides")
     parser.add_argument("--baseline", help="src directory of a checkout to compare with (its processes alternate "
                                            "with this checkout's)")
+    parser.add_argument("--this-extra", nargs="*", default=[],
+                        help="overrides of a third variant, this code with them (e.g. train.num_threads=1)")
     parser.add_argument("--no-phases", action="store_true", help="skip the in-process run with phases timed")
     parser.add_argument("--no-processes", action="store_true", help="skip the clf train processes")
     parser.add_argument("--savings", action="store_true", help="time each cut against what it replaced")
@@ -190,7 +224,7 @@ def main() -> None:
         runs = {} if args.no_processes else process_runs(args, tmp, envs)
         for code, figures in runs.items():
             wall, train_s = statistics.median(figures["wall"]), statistics.median(figures["train"])
-            what = " ".join(args.extra) if args.extra else "default"
+            what = " ".join([*args.extra, *(args.this_extra if code == "this+" else [])]) or "default"
             overhead = statistics.median(w - t for w, t in zip(figures["wall"], figures["train"]))
             print(f"{code}: IMDB run ({what}), median of {args.repeats}: process wall {wall:.2f} s, train_seconds "
                   f"{train_s:.2f} s, ratio {wall / train_s:.2f} (goal <= 1.5), overhead (wall - train_seconds) "

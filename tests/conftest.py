@@ -7,6 +7,9 @@
 * ``compose_cfg(*overrides)``: the composed, validated config (in-process).
 * ``corpus`` (per module): a vocabulary and texts full of tokenizer edge cases.
 * ``base``, ``sweep`` (per module): aggregate's synthetic config and sweep directory.
+
+A failing test marked ``slurm`` gets the cluster's state and its jobs' log tails in its report
+(a CI log is all there is to read afterwards).
 """
 
 from __future__ import annotations
@@ -17,9 +20,19 @@ import random
 from pathlib import Path
 
 import pytest
-from helpers import HEADS, LRS, SEEDS, TINY, DatasetPaths, curve_of, dev_f1_of, make_corpus, make_dataset, make_vocab
+from helpers import (HEADS, LRS, SEEDS, TINY, DatasetPaths, curve_of, dev_f1_of, make_corpus, make_dataset, make_vocab,
+                     slurm_diagnosis)
 
 from clf.results.synthetic import base_config, completed_metrics, running_metrics, with_values, write_run
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.failed and call.when == "call" and item.get_closest_marker("slurm"):
+        tmp = item.funcargs.get("tmp_path")
+        report.sections.append(("slurm diagnosis", slurm_diagnosis([tmp] if tmp else [])))
+    return report
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -359,6 +359,25 @@ def require_slurm() -> None:
         pytest.skip(message)
 
 
+def slurm_diagnosis(roots: list[Path], tail_lines: int = 25) -> str:
+    """The cluster's nodes and recent jobs, and the last lines of every job log under ``roots``."""
+    commands = [["sinfo", "--Node", "--long"], ["squeue", "--all", "--long"],
+                ["sacct", "--allocations", "--starttime", "now-15minutes", "--format",
+                 "JobID%-14,JobName%-12,State%-14,ExitCode,NodeList,Start,End,Reason%-20"]]
+    parts = []
+    for command in commands:
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=30)
+            parts.append(f"$ {' '.join(command)}\n{done.stdout}{done.stderr}")
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            parts.append(f"$ {' '.join(command)}\n{exc}")
+    for root in roots:
+        for log in sorted(Path(root).rglob("*_log.*")):
+            lines = log.read_text(errors="replace").splitlines()[-tail_lines:]
+            parts.append(f"--- {log} (last {len(lines)} lines)\n" + "\n".join(lines))
+    return "\n".join(parts)
+
+
 def slurm_answers() -> bool:
     """A Slurm cluster answers ``sinfo`` with a usable node (the local one: slurm/local/start.sh)."""
     import shutil

@@ -85,6 +85,25 @@ def test_cached_ids_are_kept_apart_from_word_ids(dataset):
             == words["train"].ids).all()
 
 
+def test_the_bigram_vocabulary_is_cached_and_a_damaged_entry_rebuilt(dataset, cache_dir, caplog):
+    cfg = compose([*dataset.overrides, *BIGRAMS])
+    built = load_dataset(cfg.data).vocab
+    entries = list((cache_dir / "vocab").glob("bigrams-*"))
+    assert len(entries) == 1 and {p.name for p in entries[0].iterdir()} == \
+        {"pairs.npy", "word_to_index.txt", "index_to_word.txt", "meta.json"}
+    cached = load_dataset(cfg.data).vocab
+    assert cached.words == built.words and cached.fingerprint() == built.fingerprint()
+    assert split_vocab(cached)[1].pairs.tolist() == split_vocab(Vocab.from_words(built.words))[1].pairs.tolist()
+    assert Vocab.load(entries[0]).words == built.words              # the run dir's copy: these bytes
+    (entries[0] / "word_to_index.txt").write_text("{}")
+    with caplog.at_level("WARNING"):
+        rebuilt = load_dataset(cfg.data).vocab
+    assert "bigram vocabulary cache" in caplog.text and "checksum mismatch" in caplog.text
+    assert rebuilt.words == built.words and Vocab.load(entries[0]).words == built.words
+    other = load_dataset(compose([*dataset.overrides, *BIGRAMS, "data.bigram_min_count=3"]).data).vocab
+    assert other.size < built.size and len(list((cache_dir / "vocab").glob("bigrams-*"))) == 2
+
+
 def test_word2vec_bigram_rows_are_the_mean_of_their_words(dataset, tmp_path):
     words = corpus_words(dataset)
     vectors = write_homework_word2vec(tmp_path / "w2v", words)

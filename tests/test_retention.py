@@ -4,6 +4,8 @@ when the run next starts."""
 
 from __future__ import annotations
 
+import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -40,6 +42,23 @@ def test_completed_run_keeps_best_and_a_final_record_by_default(data, tmp_path):
         load_run(run_dir, checkpoint="last")
     again = train(data, run_dir, "train.checkpoint_every=5")  # a rerun (or resubmit) sees a finished run
     assert "not retraining" in again.stderr
+
+
+def test_a_run_stopped_after_its_final_record_makes_its_outputs_from_best_pt(data, tmp_path):
+    """The final record is written before metrics.json and the predictions: a run killed between
+    them, run again, writes the same outputs without training."""
+    run_dir = tmp_path / "run"
+    train(data, run_dir)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    predictions = {p.name: p.read_bytes() for p in (run_dir / "predictions").iterdir()}
+    (run_dir / "metrics.json").unlink()
+    shutil.rmtree(run_dir / "predictions")
+    again = train(data, run_dir)
+    assert f"at step {metrics['steps']} (" in again.stderr  # resumed at its last step: nothing trained
+    redone = json.loads((run_dir / "metrics.json").read_text())
+    assert {k: redone[k] for k in ("status", "dev_f1", "test_f1", "best_step", "steps")} == \
+        {k: metrics[k] for k in ("status", "dev_f1", "test_f1", "best_step", "steps")}
+    assert {p.name: p.read_bytes() for p in (run_dir / "predictions").iterdir()} == predictions
 
 
 def test_keep_all_keeps_every_checkpoint(data, tmp_path):

@@ -18,6 +18,7 @@ import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -128,25 +129,36 @@ def _replace(entry: Path, tmp: Path) -> None:
         shutil.rmtree(stale, ignore_errors=True)
 
 
-def store(root: Path, key: str, split: TokenizedSplit) -> Path:
-    """Publish ``split`` as the entry for ``key``; if a valid one appeared meanwhile, keep it."""
+def publish(root: Path, key: str, write: Callable[[Path], None], valid: Callable[[Path], bool]) -> Path:
+    """Publish the directory ``write(tmp)`` fills as ``root / key``; if a ``valid`` one appeared
+    meanwhile, keep it (another job published first); an invalid one is replaced."""
     root.mkdir(parents=True, exist_ok=True)
     entry = root / key
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}.tmp-", dir=root))
     try:
-        _write(tmp, key, split)
+        write(tmp)
         try:
             os.rename(tmp, entry)
         except OSError:
-            # another job published first, or a corrupt entry sits there: keep a valid one
-            try:
-                load(entry, key, split.name)
-            except CacheInvalid:
+            if not valid(entry):
                 _replace(entry, tmp)
         fsync_dir(root)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return entry
+
+
+def store(root: Path, key: str, split: TokenizedSplit) -> Path:
+    """Publish ``split`` as the entry for ``key``; if a valid one appeared meanwhile, keep it."""
+
+    def valid(entry: Path) -> bool:
+        try:
+            load(entry, key, split.name)
+            return True
+        except CacheInvalid:
+            return False
+
+    return publish(root, key, lambda directory: _write(directory, key, split), valid)
 
 
 def load_or_build(root: Path, key: str, name: str, build) -> TokenizedSplit:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from clf.atomic import atomic_write_text
+from clf.data.bigram_cache import cached_bigram_vocab
 from clf.data.cache import TokenizedSplit, default_cache_root, load_or_build
 from clf.data.encode import count_tokens, encode
 from clf.data.ngrams import add_bigrams, append_bigrams, split_vocab
@@ -72,16 +73,23 @@ def encode_texts(texts: list[str], tokenizer: Tokenizer, vocab: Vocab, name: str
 
 def with_training_bigrams(data_cfg, source: SplitSource, tokenizer: Tokenizer, vocab: Vocab, root: Path) -> Vocab:
     """``vocab`` as is with ``ngrams=1`` or when it already holds bigrams (a run directory's); else its
-    words followed by the bigrams of the training text (``data.bigram_min_count``, ``data.bigram_max_size``)."""
+    words followed by the bigrams of the training text (``data.bigram_min_count``, ``data.bigram_max_size``),
+    cached (``clf.data.bigram_cache``)."""
     if tokenizer.ngrams == 1:
         return vocab
     words, bigrams = split_vocab(vocab)
     if bigrams is not None:
         return vocab
-    train = tokenize_split(source, tokenizer.words_only(), words, root)
-    if data_cfg.train_limit is not None:
-        train = train.head(data_cfg.train_limit)
-    return add_bigrams(words, train, data_cfg.bigram_min_count, data_cfg.bigram_max_size)
+
+    def build() -> Vocab:
+        train = tokenize_split(source, tokenizer.words_only(), words, root)
+        if data_cfg.train_limit is not None:
+            train = train.head(data_cfg.train_limit)
+        return add_bigrams(words, train, data_cfg.bigram_min_count, data_cfg.bigram_max_size)
+
+    key = _key(source.fingerprint, tokenizer.fingerprint(), words.fingerprint(), data_cfg.bigram_min_count,
+               data_cfg.bigram_max_size, data_cfg.train_limit)
+    return cached_bigram_vocab(root / "vocab", key, words, build)
 
 
 def build_vocab(sources: list[SplitSource], tokenizer: Tokenizer, min_count: int, max_size: int | None,

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from clf.data.cache import TokenizedSplit
-from clf.data.vocab import Vocab
+from clf.data.vocab import SourceFiles, Vocab
 from clf.errors import ClfError
 
 SEPARATOR = " "
@@ -48,7 +48,14 @@ class Bigrams:
 
 
 def split_vocab(vocab: Vocab) -> tuple[Vocab, Bigrams | None]:
-    """The word vocabulary (the leading words without a separator) and the bigrams after it (None if none)."""
+    """The word vocabulary (the leading words without a separator) and the bigrams after it (None if
+    none); worked out once per vocabulary (a run asks for it several times)."""
+    if "split" not in vocab.derived:
+        vocab.derived["split"] = _split(vocab)
+    return vocab.derived["split"]
+
+
+def _split(vocab: Vocab) -> tuple[Vocab, Bigrams | None]:
     n = next((i for i, w in enumerate(vocab.words) if SEPARATOR in w), vocab.size)
     if n == vocab.size:
         return vocab, None
@@ -85,9 +92,17 @@ def add_bigrams(vocab: Vocab, train: TokenizedSplit, min_count: int, max_size: i
     kept = counts >= min_count
     unique, counts = unique[kept], counts[kept]
     order = np.lexsort((unique, -counts))[:max_size]        # ties: by key, so the order is reproducible
-    first, second = np.divmod(unique[order], vocab.size)
-    words = vocab.words + [bigram_word(vocab.words[a], vocab.words[b]) for a, b in zip(first.tolist(), second.tolist())]
-    return Vocab.from_words(words)
+    return with_bigrams(vocab, np.stack(np.divmod(unique[order], vocab.size), axis=1))
+
+
+def with_bigrams(words: Vocab, pairs: np.ndarray, files: SourceFiles | None = None) -> Vocab:
+    """``words`` followed by the bigrams of ``pairs`` (int64 [B, 2] word ids); ``files``: its two
+    files' bytes, if already made."""
+    first, second = pairs[:, 0].tolist(), pairs[:, 1].tolist()
+    vocab = Vocab.from_words(words.words + [bigram_word(words.words[a], words.words[b]) for a, b in zip(first, second)])
+    vocab.files = files
+    vocab.derived["split"] = (words, Bigrams.from_pairs(words.size, pairs)) if len(pairs) else (vocab, None)
+    return vocab
 
 
 def append_bigrams(split: TokenizedSplit, bigrams: Bigrams, unk: int) -> TokenizedSplit:

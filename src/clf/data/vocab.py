@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, NamedTuple
 
-from clf.atomic import atomic_write_bytes, atomic_write_text
+from clf.atomic import atomic_write_bytes
 from clf.errors import ClfError
 
 UNK = "<UNK>"
@@ -41,6 +41,9 @@ class Vocab:
     index: dict[str, int] = field(repr=False)
     # the two files' bytes when read from them (``load``), for ``save``; None when built
     files: SourceFiles | None = field(default=None, repr=False, compare=False)
+    # values computed from the words, kept (a vocabulary is never changed once made): the
+    # fingerprint, clf.data.ngrams' split into words and bigrams
+    derived: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if UNK not in self.index:
@@ -59,10 +62,12 @@ class Vocab:
         return len(self.words)
 
     def fingerprint(self) -> str:
-        digest = hashlib.sha256()
-        for word in self.words:
-            digest.update(word.encode("utf-8", "surrogatepass") + b"\x00")
-        return digest.hexdigest()[:24]
+        if "fingerprint" not in self.derived:
+            digest = hashlib.sha256()
+            for word in self.words:
+                digest.update(word.encode("utf-8", "surrogatepass") + b"\x00")
+            self.derived["fingerprint"] = digest.hexdigest()[:24]
+        return self.derived["fingerprint"]
 
     @classmethod
     def from_words(cls, words: list[str]) -> "Vocab":
@@ -110,17 +115,19 @@ class Vocab:
             raise ClfError(f"has no {UNK!r} entry (the homework maps unknown tokens to it)", w2i_path)
         return cls(words=words, index=word_to_index, files=SourceFiles(size, w2i_bytes, i2w_bytes))  # type: ignore[arg-type]
 
-    def save(self, directory: str | Path) -> None:
-        """Write both files in the homework's format (atomically): the bytes they were read from,
-        if this vocabulary was read from files and still has their words, else serialised."""
-        directory = Path(directory)
+    def file_bytes(self) -> SourceFiles:
+        """Both files' content: the bytes they were read from, if this vocabulary was read from
+        files and still has their words, else serialised."""
         if self.files is not None and len(self.words) == len(self.index) == self.files.size:
-            atomic_write_bytes(directory / WORD_TO_INDEX, self.files.word_to_index)
-            atomic_write_bytes(directory / INDEX_TO_WORD, self.files.index_to_word)
-            return
-        atomic_write_text(directory / WORD_TO_INDEX, json.dumps(self.index, ensure_ascii=False))
-        atomic_write_text(directory / INDEX_TO_WORD,
-                          json.dumps({str(i): w for i, w in enumerate(self.words)}, ensure_ascii=False))
+            return self.files
+        return SourceFiles(self.size, json.dumps(self.index, ensure_ascii=False).encode("utf-8"),
+                           json.dumps({str(i): w for i, w in enumerate(self.words)}, ensure_ascii=False).encode("utf-8"))
+
+    def save(self, directory: str | Path) -> None:
+        """Write both files in the homework's format (atomically)."""
+        directory, files = Path(directory), self.file_bytes()
+        atomic_write_bytes(directory / WORD_TO_INDEX, files.word_to_index)
+        atomic_write_bytes(directory / INDEX_TO_WORD, files.index_to_word)
 
 
 def _read_bytes(path: Path) -> bytes:

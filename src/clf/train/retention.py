@@ -26,6 +26,11 @@ RECORD_KEYS = ("format", "state", "config_yaml", "vocab_fingerprint")
 TRAINER_FILES = (METRICS, CONFIG, "word_to_index.txt", "index_to_word.txt")
 
 
+def final_record(ckpt: dict) -> dict:
+    """The part of a finished run's checkpoint that ``keep_checkpoints=best`` keeps."""
+    return {k: ckpt[k] for k in RECORD_KEYS if k in ckpt}
+
+
 def is_record_only(ckpt: dict) -> bool:
     """A ``last.pt`` reduced by ``keep_checkpoints=best``: no model to resume from."""
     return "model" not in ckpt
@@ -43,7 +48,7 @@ def apply_retention(ckpt_dir: Path, keep: str) -> None:
         return
     if not is_record_only(ckpt):
         before = last.stat().st_size
-        atomic_torch_save(last, {k: ckpt[k] for k in RECORD_KEYS})
+        atomic_torch_save(last, final_record(ckpt))
         log.info("keep_checkpoints=%s: %s reduced to the final record (%.1f MB -> %.3f MB)", keep, last, before / 1e6,
                  last.stat().st_size / 1e6)
     (ckpt_dir / checkpoint.PREVIOUS).unlink(missing_ok=True)

@@ -15,6 +15,9 @@
 ``vocab_fingerprint``  the vocabulary's fingerprint: a resumed run must have the same one
 =====================  ==============================================================
 
+A finished run under ``train.keep_checkpoints=best`` writes ``last.pt`` as its final record only
+(``clf.train.retention``); a run stopped after it and before its outputs makes them from ``best.pt``.
+
 ``best.pt`` holds the model's state dict at the best dev F1 (with its ``step`` and ``dev_f1``). An
 improvement is kept in memory and written just before the next ``last.pt`` (a run improves at
 most evaluations, often at a third of them): every ``last.pt`` on disk finds the weights of its
@@ -39,7 +42,7 @@ from clf.errors import ClfError
 from clf.names import BEST, CHECKPOINTS, RESUMABLE_CHANGES, key_in
 from clf.train import checkpoint
 from clf.train.distributed import Dist, barrier, gather_objects
-from clf.train.retention import is_record_only
+from clf.train.retention import final_record, is_record_only
 from clf.train.rng import rng_state, set_rng_state
 
 log = logging.getLogger("clf.train")
@@ -108,11 +111,13 @@ class CheckpointSaver:
 
     def restore(self, ckpt: dict[str, Any]) -> TrainState:
         """Load a checkpoint (from ``load_resumable``) into the model, optimizer, scheduler and RNGs."""
-        if is_record_only(ckpt):
-            raise ClfError("run_dir holds a finished run whose training state was dropped (train.keep_checkpoints=best) "
-                           "and no completed metrics.json; train it again in a new run_dir=")
         if ckpt["vocab_fingerprint"] != self.vocab.fingerprint():
             raise ClfError("run_dir holds a checkpoint trained with another vocabulary")
+        if is_record_only(ckpt):  # finished; stopped before its outputs were written, they come from best.pt
+            if not (ckpt["state"].get("finished") and (self.directory / BEST).is_file()):
+                raise ClfError("run_dir holds a finished run whose training state was dropped "
+                               "(train.keep_checkpoints=best) and no best.pt; train it again in a new run_dir=")
+            return TrainState(**ckpt["state"])
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
@@ -127,14 +132,18 @@ class CheckpointSaver:
         return state
 
     def save(self, state: TrainState) -> None:
-        """``last.pt`` (the one it replaces becomes ``previous.pt``); ``state.loss_sum`` summed over ranks."""
+        """``last.pt`` (the one it replaces becomes ``previous.pt``); ``state.loss_sum`` summed over ranks.
+        A finished run under ``keep_checkpoints=best`` gets its final record at once (writing the
+        whole state only for retention to read it back and drop it cost seconds)."""
         rng = gather_objects(rng_state(self.device), self.ctx)
         if self.ctx.is_main:
             self._write_best()
-            checkpoint.save_last(self.directory, {
-                "state": asdict(state), "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(), "rng": rng, "config_yaml": to_yaml(self.cfg),
-                "vocab_fingerprint": self.vocab.fingerprint()})
+            payload = {"state": asdict(state), "model": self.model.state_dict(),
+                       "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(), "rng": rng,
+                       "config_yaml": to_yaml(self.cfg), "vocab_fingerprint": self.vocab.fingerprint()}
+            if state.finished and self.cfg.train.keep_checkpoints == "best":
+                payload = final_record(payload)
+            checkpoint.save_last(self.directory, payload)
         barrier(self.ctx)
 
     def save_best(self, state: TrainState) -> None:
