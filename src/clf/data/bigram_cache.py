@@ -5,7 +5,7 @@ results took about two seconds of every run; an entry keeps both. It is a direct
 ``vocab/bigrams-KEY`` (KEY: the training file's content, the tokenizer, the word vocabulary, the
 bigram settings) holding ``pairs.npy`` (the word ids of each bigram, in vocabulary order), the
 vocabulary's two homework files, and ``meta.json`` with the key and a CRC of each. It is
-published like a token-cache entry (``clf.data.cache.publish``); one that does not match its
+cached like a token-cache entry (``clf.data.cache.cached_entry``); one that does not match its
 key or CRCs is rebuilt, never trusted.
 """
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import os
 import zlib
 from pathlib import Path
@@ -21,32 +20,17 @@ from typing import Callable
 
 import numpy as np
 
-from clf.data.cache import publish
+from clf.data.cache import CacheInvalid, cached_entry
 from clf.data.ngrams import split_vocab, with_bigrams
 from clf.data.vocab import INDEX_TO_WORD, WORD_TO_INDEX, SourceFiles, Vocab
 
-log = logging.getLogger(__name__)
 FORMAT = 1
-
-
-class _Invalid(Exception):
-    pass
 
 
 def cached_bigram_vocab(root: Path, key: str, words: Vocab, build: Callable[[], Vocab]) -> Vocab:
     """The vocabulary of ``key`` from the cache under ``root``, or ``build()`` it and cache it."""
-    entry = root / f"bigrams-{key}"
-    if entry.exists():
-        try:
-            return _load(entry, key, words)
-        except _Invalid as exc:
-            log.warning("bigram vocabulary cache %s is invalid (%s); rebuilding it", entry, exc)
-    vocab = build()
-    try:
-        publish(root, entry.name, lambda directory: _write(directory, key, vocab), lambda e: _is_valid(e, key, words))
-    except OSError as exc:
-        log.warning("could not cache the bigram vocabulary in %s (%s)", root, exc)
-    return vocab
+    return cached_entry(root, f"bigrams-{key}", "bigram vocabulary cache", lambda entry: _load(entry, key, words),
+                        lambda directory, vocab: _write(directory, key, vocab), build, use_stored=False)
 
 
 def _files(vocab: Vocab) -> dict[str, bytes]:
@@ -73,23 +57,15 @@ def _load(entry: Path, key: str, words: Vocab) -> Vocab:
     try:
         meta = json.loads((entry / "meta.json").read_text())
         if meta.get("format") != FORMAT or meta.get("key") != key:
-            raise _Invalid("key mismatch")
+            raise CacheInvalid("key mismatch")
         data = {name: (entry / name).read_bytes() for name in ("pairs.npy", WORD_TO_INDEX, INDEX_TO_WORD)}
         for name, content in data.items():
             if zlib.crc32(content) != meta["crc"][name]:
-                raise _Invalid(f"{name} checksum mismatch")
+                raise CacheInvalid(f"{name} checksum mismatch")
         pairs = np.load(io.BytesIO(data["pairs.npy"]), allow_pickle=False)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise _Invalid(str(exc)) from None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise CacheInvalid(str(exc)) from None
     if (pairs.dtype != np.int64 or pairs.ndim != 2 or pairs.shape[1] != 2 or words.size + len(pairs) != meta["size"]
             or (len(pairs) and not (0 <= pairs.min() and pairs.max() < words.size))):
-        raise _Invalid("inconsistent shapes")
+        raise CacheInvalid("inconsistent shapes")
     return with_bigrams(words, pairs, SourceFiles(meta["size"], data[WORD_TO_INDEX], data[INDEX_TO_WORD]))
-
-
-def _is_valid(entry: Path, key: str, words: Vocab) -> bool:
-    try:
-        _load(entry, key, words)
-        return True
-    except _Invalid:
-        return False

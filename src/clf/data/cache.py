@@ -18,7 +18,7 @@ import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypeVar
 
 import numpy as np
 
@@ -26,6 +26,7 @@ from clf.atomic import fsync_dir
 
 log = logging.getLogger(__name__)
 FORMAT = 1
+T = TypeVar("T")
 ARRAYS = ("ids", "offsets", "labels", "inst_ids")
 
 
@@ -148,31 +149,35 @@ def publish(root: Path, key: str, write: Callable[[Path], None], valid: Callable
     return entry
 
 
-def store(root: Path, key: str, split: TokenizedSplit) -> Path:
-    """Publish ``split`` as the entry for ``key``; if a valid one appeared meanwhile, keep it."""
-
-    def valid(entry: Path) -> bool:
+def cached_entry(root: Path, name: str, what: str, load: Callable[[Path], T], write: Callable[[Path, T], None],
+                 build: Callable[[], T], use_stored: bool = True) -> T:
+    """``load(root / name)``, or ``build()`` a value, publish it there with ``write`` and return
+    the stored copy (``use_stored``) or the value itself. An entry that ``load`` rejects
+    (CacheInvalid) is rebuilt; a cache that cannot be written leaves the value uncached."""
+    entry = root / name
+    if entry.exists():
         try:
-            load(entry, key, split.name)
+            return load(entry)
+        except CacheInvalid as exc:
+            log.warning("%s %s is invalid (%s); rebuilding it", what, entry, exc)
+    value = build()
+
+    def valid(path: Path) -> bool:
+        try:
+            load(path)
             return True
         except CacheInvalid:
             return False
 
-    return publish(root, key, lambda directory: _write(directory, key, split), valid)
-
-
-def load_or_build(root: Path, key: str, name: str, build) -> TokenizedSplit:
-    """The cached split for ``key``, or ``build()`` it, store it, and return the stored copy."""
-    entry = root / key
-    if entry.exists():
-        try:
-            return load(entry, key, name)
-        except CacheInvalid as exc:
-            log.warning("token cache %s is invalid (%s); rebuilding it", entry, exc)
-    split = build()
     try:
-        store(root, key, split)
-        return load(entry, key, name)
+        publish(root, name, lambda directory: write(directory, value), valid)
+        return load(entry) if use_stored else value
     except (OSError, CacheInvalid) as exc:
-        log.warning("could not use token cache in %s (%s); continuing without it", root, exc)
-        return split
+        log.warning("could not use the %s in %s (%s); continuing without it", what, root, exc)
+        return value
+
+
+def load_or_build(root: Path, key: str, name: str, build: Callable[[], TokenizedSplit]) -> TokenizedSplit:
+    """The cached split for ``key``, or ``build()`` it, store it, and return the stored copy."""
+    return cached_entry(root, key, "token cache", lambda entry: load(entry, key, name),
+                        lambda directory, split: _write(directory, key, split), build)
