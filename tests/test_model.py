@@ -7,7 +7,7 @@ import itertools
 import pytest
 import torch
 
-from clf.model import DocumentAttentionClassifier
+from clf.model import DocumentAttentionClassifier, distinct_ids
 from clf.optim import LazyAdamW
 
 V, D, H = 50, 8, 3
@@ -171,3 +171,25 @@ def test_head_init_range_and_vectors():
     assert torch.equal(model.embeddings.weight[:V].detach(), vectors)
     assert not model.embeddings.weight.requires_grad
     assert model.pad_id == V
+
+
+@pytest.mark.parametrize("hidden_layers,positional", CASES)
+def test_table_values_and_distinct_ids_found_earlier_give_each_batch_its_own_result(hidden_layers, positional):
+    """``predict`` makes the whole table's values once per split, and a run finds dev's distinct
+    ids once. A batch that takes the whole table computes bit for bit the same given either or
+    both; a small one (alone: a product over its own rows only) the same up to rounding."""
+    model = make_model(hidden_layers, positional)
+    with torch.inference_mode():
+        table = model.table_values()
+        for docs, whole in ((random_docs(seed=2), True), (random_docs(n=3, seed=3, max_len=4), False)):
+            ids, mask = pad(docs, model.pad_id)
+            found = distinct_ids(ids, V + 1)
+            assert model.takes_whole_table(ids) is whole
+            alone = model(ids, mask)
+            for given in (dict(table_values=table), dict(table_values=table, distinct=found), dict(distinct=found)):
+                logits, attention = model(ids, mask, **given)
+                if whole or "table_values" not in given:
+                    assert torch.equal(alone[0], logits) and torch.equal(alone[1], attention), given.keys()
+                else:
+                    torch.testing.assert_close(logits, alone[0], rtol=0, atol=1e-6)
+                    torch.testing.assert_close(attention, alone[1], rtol=0, atol=1e-6)

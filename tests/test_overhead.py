@@ -20,8 +20,10 @@ from clf.train.evaluate import eval_batches, evaluate
 from clf.train.loop import prepare_data
 
 
-@pytest.mark.parametrize("max_tokens", [None, 9])
-def test_dev_batches_made_once_score_as_batches_made_each_time(tmp_path, max_tokens):
+@pytest.mark.parametrize("max_tokens,distinct", [(None, False), (9, False), (None, True), (9, True)])
+def test_dev_batches_made_once_score_as_batches_made_each_time(tmp_path, max_tokens, distinct):
+    """A run's dev batches (``distinct``: with their distinct ids found, as ``_Run.dev_batches``
+    makes them) score exactly as batches collated at each evaluation."""
     data = make_dataset(tmp_path / "data", n_train=200, n_dev=150, n_test=20)
     cfg = compose([*data.overrides, *TINY, f"model.max_tokens={max_tokens or 'null'}", "train.eval_batch_tokens=300"])
     dataset, vectors = prepare_data(cfg)
@@ -29,7 +31,8 @@ def test_dev_batches_made_once_score_as_batches_made_each_time(tmp_path, max_tok
     model = build_model(cfg, dataset.vocab.size, vectors)
     dev = dataset["dev"]
     kwargs = dict(batch_tokens=cfg.train.eval_batch_tokens, max_tokens=max_tokens)
-    batches = eval_batches(dev, model.pad_id, **kwargs)
+    batches = eval_batches(dev, model.pad_id, distinct=distinct, **kwargs)
+    assert all((b.distinct is not None) is distinct for b in batches)
     assert len(batches) > 3  # several batches, so their order and placement matter
     assert sorted(np.concatenate([b.docs for b in batches]).tolist()) == list(range(len(dev)))
     fresh_probs, fresh = evaluate(model, dev, **kwargs)

@@ -24,6 +24,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+# a batch's sorted distinct ids and each token's index into them (``distinct_ids``)
+Distinct = tuple[torch.Tensor, torch.Tensor]
+
 
 class _GatherRows(torch.autograd.Function):
     """``weight[rows]`` for distinct sorted ``rows``; the gradient is a coalesced sparse tensor."""
@@ -109,43 +112,83 @@ class DocumentAttentionClassifier(nn.Module):
     def pad_id(self) -> int:
         return self.vocab_size
 
-    def _words(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The embedding rows a batch needs and each token's index into them.
+    def _rows(self, ids: torch.Tensor, distinct: Distinct | None) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """The embedding rows a batch needs (None: the whole table) and each token's index into them.
 
-        Training: the batch's distinct rows (a sparse gradient in lazy mode when the embeddings
-        learn). Without any gradient (evaluation) and with many tokens, the whole table: per-word
-        values for every word cost less than finding the distinct ids. (Frozen embeddings still
-        take the distinct rows while training: the heads' gradient then spans U rows, not V.)
+        Training: the batch's distinct rows. Without any gradient (evaluation) and with many
+        tokens, the whole table: per-word values for every word cost less than finding the
+        distinct ids, unless they were found earlier (``distinct``, for a batch scored many times).
         """
+        if distinct is not None:
+            return distinct
+        if self.takes_whole_table(ids):
+            return None, ids
+        return distinct_ids(ids, self.embeddings.weight.shape[0])
+
+    def _vectors(self, rows: torch.Tensor | None) -> torch.Tensor:
+        """The rows' embedding vectors: a sparse gradient in lazy mode when the embeddings learn.
+        (Frozen embeddings still take the distinct rows while training: the heads' gradient then
+        spans U rows, not V.)"""
         weight = self.embeddings.weight
-        learn_rows = weight.requires_grad and torch.is_grad_enabled()
-        if not torch.is_grad_enabled() and ids.numel() * 4 >= weight.shape[0]:
-            return weight, ids
-        rows, local = distinct_ids(ids, weight.shape[0])
-        if learn_rows and self.sparse:
-            return _GatherRows.apply(weight, rows), local
-        return weight.index_select(0, rows), local
+        if rows is None:
+            return weight
+        if self.sparse and weight.requires_grad and torch.is_grad_enabled():
+            return _GatherRows.apply(weight, rows)
+        return weight.index_select(0, rows)
+
+    def takes_whole_table(self, ids: torch.Tensor) -> bool:
+        """Whether a batch (its distinct ids not given) reads its words' values from the whole table."""
+        return not torch.is_grad_enabled() and ids.numel() * 4 >= self.embeddings.weight.shape[0]
 
     def _position_vectors(self, length: int, device: torch.device) -> torch.Tensor | None:
         if self.positions is None:
             return None
         return self.positions(torch.arange(length, device=device).clamp_(max=self.max_len - 1))
 
-    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """ids, mask: [B, T] -> logits [B] and attention [B, T, H] (zero on padding)."""
-        words, local = self._words(ids)                                        # [U, D], [B, T]
+    def _projection(self, dtype: torch.dtype) -> torch.Tensor:
+        """[K, D]: per head its score vector; without hidden layers also each head's output weights
+        (a word's value for them is its part of the logit)."""
+        project = self.heads
+        if len(self.hidden) == 0:
+            project = torch.cat([project, self.output.weight.view(self.num_heads, self.dim).T], dim=1)   # [D, 2H]
+        return project.to(dtype).T
+
+    def table_values(self) -> torch.Tensor:
+        """[K, V + 1]: every word's values (``_projection``), for batches scored without a gradient.
+        ``predict`` computes them once per split and hands them to every batch that reads them
+        (one that takes the whole table, or whose distinct ids were found earlier): one product,
+        not one per batch. Padding's scores are the masked value already, so such a batch skips
+        the mask pass."""
+        weight = self.embeddings.weight
+        values = self._projection(weight.dtype) @ weight.T
+        values[:self.num_heads, self.pad_id] = torch.finfo(values.dtype).min
+        return values
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor, table_values: torch.Tensor | None = None,
+                distinct: Distinct | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """ids, mask: [B, T] -> logits [B] and attention [B, T, H] (zero on padding).
+
+        ``table_values``: ``self.table_values()`` of the current weights (no gradient): the words'
+        values are read from it. ``distinct``: ``distinct_ids(ids, V + 1)`` found earlier.
+        """
+        rows, local = self._rows(ids, distinct)                                # rows None: the whole table
         positions = self._position_vectors(ids.shape[1], ids.device)           # [T, D] or None
         h = self.num_heads
         factored = len(self.hidden) == 0
+        words = self._vectors(rows) if table_values is None or not factored else None   # [U, D]
         # per word: [score per head | output weight of head . vector], gathered in one go
-        project = self.heads
-        if factored:
-            project = torch.cat([project, self.output.weight.view(h, self.dim).T], dim=1)   # [D, 2H]
-        project = project.to(words.dtype).T                                    # [K, D]
-        per_token = _GatherColumns.apply(project @ words.T, local)             # [K, B, T]
+        project = self._projection(self.embeddings.weight.dtype)               # [K, D]
+        if table_values is None:
+            values = project @ words.T
+        else:
+            values = table_values if rows is None else table_values.index_select(1, rows)
+        per_token = _GatherColumns.apply(values, local)                        # [K, B, T]
         if positions is not None:
             per_token = per_token + (project @ positions.T).unsqueeze(1)
-        scores = torch.where(mask, per_token[:h], torch.finfo(per_token.dtype).min)
+        if table_values is not None and positions is None:
+            scores = per_token[:h]  # padding gathered its masked score from the table
+        else:
+            scores = torch.where(mask, per_token[:h], torch.finfo(per_token.dtype).min)
         attention = torch.softmax(scores, dim=-1)                              # [H, B, T]
         if not bool(mask[:, :1].all()):
             attention = attention * mask  # a zero-token document: all zeros, no NaN

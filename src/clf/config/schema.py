@@ -111,7 +111,7 @@ class TrainConfig:
     stop_at_step: Optional[int] = None
     # documents are sorted by length inside windows of this many batches
     bucket_batches: int = 50
-    eval_batch_tokens: int = 1048576
+    eval_batch_tokens: int = 262144
     log_every: int = 10
     eval_every: int = 50
     checkpoint_every: int = 1000

@@ -82,9 +82,10 @@ class _Run:
 
     @cached_property
     def dev_batches(self) -> list[EvalBatch]:
-        """Dev's evaluation batches, collated once per run (dev is scored every eval_every steps)."""
+        """Dev's evaluation batches, collated and their distinct ids found once per run (dev is
+        scored every eval_every steps)."""
         return eval_batches(self.dataset["dev"], self.model.pad_id, batch_tokens=self.cfg.train.eval_batch_tokens,
-                            max_tokens=self.cfg.model.max_tokens, device=self.device, ctx=self.ctx)
+                            max_tokens=self.cfg.model.max_tokens, device=self.device, ctx=self.ctx, distinct=True)
 
     @cached_property
     def config(self) -> dict[str, Any]:
