@@ -6,6 +6,7 @@ training steps, and the ratio process wall time / ``train_seconds``; one run pri
 2. ``--savings``: each cut of issue 11 against what it replaced, side by side and alternating, in
    this process or fresh ones (medians of ``--repeats``): the optimizer's construction with and
    without torch._dynamo's import, a dev evaluation collating its batches each time or once,
+   scoring dev's batches made once or its word bags made once,
    the run's vocabulary copy serialised or written as read, the bigram vocabulary counted or
    read from its cache;
 3. the same run once more in this process with its phases timed (data loading, dev and test
@@ -103,7 +104,7 @@ def savings(args: argparse.Namespace, env: dict[str, str]) -> None:
     from clf.data.tokenizer import Tokenizer
     from clf.data.vocab import Vocab
     from clf.model import build_model
-    from clf.train.evaluate import eval_batches, evaluate
+    from clf.train.evaluate import PreparedSplit, evaluate
     from clf.train.loop import prepare_data
 
     def median_pair(before: Callable[[], float], after: Callable[[], float]) -> tuple[float, float]:
@@ -127,10 +128,18 @@ def savings(args: argparse.Namespace, env: dict[str, str]) -> None:
     dataset, vectors = prepare_data(cfg)
     model = build_model(cfg, dataset.vocab.size, vectors)
     dev, kwargs = dataset["dev"], dict(batch_tokens=cfg.train.eval_batch_tokens, max_tokens=cfg.model.max_tokens)
-    batches = eval_batches(dev, model.pad_id, **kwargs)
+    batches, bags = PreparedSplit(dev, model.pad_id, as_bags=False, **kwargs), PreparedSplit(dev, model.pad_id, **kwargs)
+    made = clock(lambda: batches.batches), clock(lambda: bags.bags)
+    print(f"  dev prepared once per run: batches with their distinct ids {made[0]:.3f} s, word bags {made[1]:.3f} s")
     before, after = median_pair(lambda: clock(lambda: evaluate(model, dev, **kwargs)),
-                                lambda: clock(lambda: evaluate(model, dev, batches=batches, **kwargs)))
+                                lambda: clock(lambda: evaluate(model, dev, prepared=batches, **kwargs)))
     print(f"  one dev evaluation (batches collated each time or once per run)           {before:6.3f} -> {after:6.3f} s")
+    before, after = median_pair(lambda: clock(lambda: evaluate(model, dev, prepared=batches, **kwargs)),
+                                lambda: clock(lambda: evaluate(model, dev, prepared=bags, **kwargs)))
+    by_tokens, by_bags = (evaluate(model, dev, prepared=p, **kwargs)[0] for p in (batches, bags))
+    print(f"  one dev evaluation (batches made once or word bags made once)           {before:6.3f} -> {after:6.3f} s"
+          f"  (largest probability difference {abs(by_bags - by_tokens).max():.1e}, "
+          f"{int(((by_bags >= 0.5) != (by_tokens >= 0.5)).sum())} predictions differ)")
     with tempfile.TemporaryDirectory() as name:
         serialised = Vocab.from_words(dataset.vocab.words)
         before, after = median_pair(lambda: clock(lambda: serialised.save(name)),

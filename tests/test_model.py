@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
 import pytest
 import torch
 
-from clf.model import DocumentAttentionClassifier, distinct_ids
+from clf.data.batching import count_words
+from clf.data.cache import TokenizedSplit
+from clf.model import DocumentAttentionClassifier, WordBags, distinct_ids
 from clf.optim import LazyAdamW
 
 V, D, H = 50, 8, 3
@@ -193,3 +196,53 @@ def test_table_values_and_distinct_ids_found_earlier_give_each_batch_its_own_res
                 else:
                     torch.testing.assert_close(logits, alone[0], rtol=0, atol=1e-6)
                     torch.testing.assert_close(attention, alone[1], rtol=0, atol=1e-6)
+
+
+def as_bags(docs: list[torch.Tensor], max_tokens: int | None = None) -> WordBags:
+    """``docs`` as word bags, made as a run makes dev's (``count_words``)."""
+    lengths = [len(d) for d in docs]
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    ids = torch.cat(docs).numpy().astype(np.int32)
+    split = TokenizedSplit("dev", ids, offsets, None, np.arange(len(docs)))
+    rows, words, starts, counts = count_words(split, np.arange(len(docs)), max_tokens)
+    return WordBags(torch.arange(len(docs)), rows, words, starts, counts.float())
+
+
+@pytest.mark.parametrize("max_tokens", [None, 4])
+def test_word_bags_score_as_tokens_do(max_tokens):
+    """A document as word counts (an empty one, repeated words, truncated ones) gets the logit
+    ``forward`` gives its tokens, up to float32 rounding."""
+    model = make_model()
+    docs = random_docs(n=40, seed=4)
+    bags = as_bags(docs, max_tokens)
+    assert bags.counts.max() > 1 and len(bags.rows) < sum(len(d) for d in docs)  # repeats were counted
+    with torch.inference_mode():
+        ids, mask = pad([d[:max_tokens] for d in docs], model.pad_id)
+        tokens, _ = model(ids, mask)
+        torch.testing.assert_close(model.bag_logits(bags), tokens, rtol=0, atol=1e-5)
+    assert len(docs[0]) == 0 and torch.equal(model.bag_logits(bags)[0], model.output.bias[0])
+
+
+def test_a_word_bag_whose_words_all_score_far_below_the_top_is_not_trusted():
+    """Bags subtract each head's largest score over all their words: a document whose words all
+    score 200 below it would sum float32 zeros, and gets NaN (its caller scores it token by
+    token), while documents holding the top word score as their tokens do."""
+    model = make_model()
+    with torch.no_grad():
+        model.embeddings.weight[7] = torch.linalg.pinv(model.heads.T) @ torch.full((H,), 200.0)  # scores 200
+    assert bool((model.embeddings.weight[7] @ model.heads > 199).all())
+    docs = [torch.tensor([7, 3, 3]), torch.tensor([1, 2, 3]), torch.tensor([], dtype=torch.long)]
+    with torch.inference_mode():
+        logits = model.bag_logits(as_bags(docs))
+        tokens, _ = model(*pad(docs, model.pad_id))
+    assert logits[1].isnan() and not logits[[0, 2]].isnan().any()
+    torch.testing.assert_close(logits[[0, 2]], tokens[[0, 2]], rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("hidden_layers,positional", [(1, False), (0, True)])
+def test_only_a_model_of_word_counts_scores_bags(hidden_layers, positional):
+    model = make_model(hidden_layers, positional)
+    assert not model.scores_word_bags
+    with pytest.raises(ValueError, match="positions and hidden layers"):
+        model.bag_logits(as_bags(random_docs()))
+    assert make_model().scores_word_bags

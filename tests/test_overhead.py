@@ -1,6 +1,7 @@
-"""What a run skips to cut its overhead (issue 11, part 1) changes none of its results: the dev
-batches collated once score exactly as batches collated at each evaluation, and a training
-process never imports torch._dynamo (clf.compat.torch.eager_optimizer_methods)."""
+"""What a run skips to cut its overhead (issue 11, part 1) changes none of its results: dev,
+prepared once per run, scores as batches collated at each evaluation do (exactly, or from word
+bags up to float32 rounding), and a training process never imports torch._dynamo
+(clf.compat.torch.eager_optimizer_methods)."""
 
 from __future__ import annotations
 
@@ -16,30 +17,65 @@ from helpers import TINY, clf_env, make_dataset, one_line_error, run_clf
 
 from clf.config.compose import compose
 from clf.model import build_model
-from clf.train.evaluate import eval_batches, evaluate
+from clf.train.evaluate import PreparedSplit, evaluate
 from clf.train.loop import prepare_data
 
 
-@pytest.mark.parametrize("max_tokens,distinct", [(None, False), (9, False), (None, True), (9, True)])
-def test_dev_batches_made_once_score_as_batches_made_each_time(tmp_path, max_tokens, distinct):
-    """A run's dev batches (``distinct``: with their distinct ids found, as ``_Run.dev_batches``
-    makes them) score exactly as batches collated at each evaluation."""
+def prepared_dev(tmp_path, max_tokens: int | None, *model_overrides: str):
     data = make_dataset(tmp_path / "data", n_train=200, n_dev=150, n_test=20)
-    cfg = compose([*data.overrides, *TINY, f"model.max_tokens={max_tokens or 'null'}", "train.eval_batch_tokens=300"])
+    cfg = compose([*data.overrides, *TINY, f"model.max_tokens={max_tokens or 'null'}", "train.eval_batch_tokens=300",
+                   *model_overrides])
     dataset, vectors = prepare_data(cfg)
     torch.manual_seed(3)
     model = build_model(cfg, dataset.vocab.size, vectors)
     dev = dataset["dev"]
     kwargs = dict(batch_tokens=cfg.train.eval_batch_tokens, max_tokens=max_tokens)
-    batches = eval_batches(dev, model.pad_id, distinct=distinct, **kwargs)
-    assert all((b.distinct is not None) is distinct for b in batches)
-    assert len(batches) > 3  # several batches, so their order and placement matter
-    assert sorted(np.concatenate([b.docs for b in batches]).tolist()) == list(range(len(dev)))
+    return model, dev, kwargs, PreparedSplit(dev, model.pad_id, **kwargs)
+
+
+@pytest.mark.parametrize("max_tokens", [None, 9])
+def test_dev_batches_made_once_score_as_batches_made_each_time(tmp_path, max_tokens):
+    """A model that cannot score word bags (here: a hidden layer) scores a run's dev, prepared
+    once (``_Run.dev``), from batches with their distinct ids found: exactly as from batches
+    collated at each evaluation."""
+    model, dev, kwargs, prepared = prepared_dev(tmp_path, max_tokens, "model.hidden_layers=1")
+    assert not model.scores_word_bags
+    assert len(prepared.batches) > 3 and all(b.distinct is not None for b in prepared.batches)
+    assert sorted(np.concatenate([b.docs for b in prepared.batches]).tolist()) == list(range(len(dev)))
     fresh_probs, fresh = evaluate(model, dev, **kwargs)
-    for _ in range(2):  # the same batches used twice, as a run does at each evaluation
-        probs, scores = evaluate(model, dev, batches=batches, **kwargs)
+    for _ in range(2):  # prepared once, used at each evaluation
+        probs, scores = evaluate(model, dev, prepared=prepared, **kwargs)
         assert np.array_equal(probs, fresh_probs) and scores == fresh
     assert model.training  # evaluation puts the model back in training mode
+    assert "bags" not in vars(prepared)  # never made for a model that cannot use them
+
+
+@pytest.mark.parametrize("max_tokens", [None, 9])
+def test_dev_as_word_bags_scores_as_batches_do(tmp_path, max_tokens):
+    """The default model scores a run's dev from word bags: the probabilities of batches up to
+    float32 rounding, the same predictions and metrics, and no batches made."""
+    model, dev, kwargs, prepared = prepared_dev(tmp_path, max_tokens)
+    assert model.scores_word_bags
+    fresh_probs, fresh = evaluate(model, dev, **kwargs)
+    probs, scores = evaluate(model, dev, prepared=prepared, **kwargs)
+    np.testing.assert_allclose(probs, fresh_probs, rtol=0, atol=1e-6)
+    assert np.array_equal(probs >= 0.5, fresh_probs >= 0.5) and scores == fresh
+    assert sorted(prepared.bags.docs.tolist()) == list(range(len(dev)))
+    assert "batches" not in vars(prepared)
+
+
+def test_dev_is_scored_token_by_token_when_a_word_bag_is_not_trusted(tmp_path):
+    """A word whose scores are 200 above every other makes the bags of documents without it
+    untrusted (``bag_logits``: NaN): dev is then scored from its batches, exactly as usual."""
+    model, dev, kwargs, prepared = prepared_dev(tmp_path, None)
+    top = int(prepared.bags.rows[0])
+    with torch.no_grad():
+        model.embeddings.weight[top] = torch.linalg.pinv(model.heads.T) @ torch.full((model.num_heads,), 200.0)
+        assert model.bag_logits(prepared.bags).isnan().any()
+    fresh_probs, fresh = evaluate(model, dev, **kwargs)
+    probs, scores = evaluate(model, dev, prepared=prepared, **kwargs)
+    assert np.array_equal(probs, fresh_probs) and scores == fresh
+    assert "batches" in vars(prepared)
 
 
 RUN_AND_REPORT_IMPORTS = """

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from functools import cached_property
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
-from clf.data.batching import collate, eval_plan
+from clf.data.batching import collate, count_words, eval_plan
 from clf.data.cache import TokenizedSplit
 from clf.metrics import binary_metrics
-from clf.model import Distinct, DocumentAttentionClassifier, distinct_ids
+from clf.model import Distinct, DocumentAttentionClassifier, WordBags, distinct_ids
 from clf.train.distributed import Dist, sum_over_ranks
 
 
@@ -25,10 +26,9 @@ def eval_batches(split: TokenizedSplit, pad_id: int, *, batch_tokens: int, max_t
                  device: torch.device | str = "cpu", ctx: Dist = Dist(), distinct: bool = False) -> list[EvalBatch]:
     """This rank's evaluation batches of ``split`` (every world-th), padded and on the device.
 
-    A run scores dev every ``train.eval_every`` steps; collating it once (``_Run.dev_batches``)
-    instead of at each evaluation gives the same tensors, so the same scores, for less time.
-    ``distinct``: also find each batch's distinct ids now; every pass then reads the values of
-    those words only, a table small enough to stay in the CPU's cache (the same values).
+    ``distinct``: also find each batch's distinct ids now, for batches scored many times
+    (``PreparedSplit``); every pass then reads the values of those words only, a table small
+    enough to stay in the CPU's cache (the same values).
     """
     lengths = split.lengths if max_tokens is None else np.minimum(split.lengths, max_tokens)
     batches = []
@@ -39,35 +39,79 @@ def eval_batches(split: TokenizedSplit, pad_id: int, *, batch_tokens: int, max_t
     return batches
 
 
+def word_bags(split: TokenizedSplit, *, batch_tokens: int, max_tokens: int | None = None,
+              device: torch.device | str = "cpu", ctx: Dist = Dist()) -> WordBags:
+    """This rank's documents of ``split`` (those of its ``eval_batches``) as bags of word counts."""
+    lengths = split.lengths if max_tokens is None else np.minimum(split.lengths, max_tokens)
+    shares = eval_plan(lengths, batch_tokens)[ctx.rank::ctx.world]
+    docs = np.sort(np.concatenate(shares)) if shares else np.zeros(0, dtype=np.int64)
+    rows, words, offsets, counts = count_words(split, docs, max_tokens)
+    return WordBags(*(t.to(device) for t in (torch.from_numpy(docs), rows, words, offsets, counts.float())))
+
+
+class PreparedSplit:
+    """A split scored many times (a run's dev set, every ``train.eval_every`` steps), prepared
+    once: as word bags for a model that scores them (``bag_logits``), else as padded batches with
+    their distinct ids (each made when first needed). Either gives the scores of batches made at
+    each pass: the batches exactly, the bags within float32 rounding of another summation order."""
+
+    def __init__(self, split: TokenizedSplit, pad_id: int, *, batch_tokens: int, max_tokens: int | None = None,
+                 device: torch.device | str = "cpu", ctx: Dist = Dist(), as_bags: bool = True) -> None:
+        """``as_bags=False``: batches for every model (benches compare the two ways)."""
+        self.split, self.pad_id, self.as_bags = split, pad_id, as_bags
+        self.kwargs = dict(batch_tokens=batch_tokens, max_tokens=max_tokens, device=device, ctx=ctx)
+
+    @cached_property
+    def bags(self) -> WordBags:
+        return word_bags(self.split, **self.kwargs)
+
+    @cached_property
+    def batches(self) -> list[EvalBatch]:
+        return eval_batches(self.split, self.pad_id, distinct=True, **self.kwargs)
+
+
 @torch.inference_mode()
 def predict(model: DocumentAttentionClassifier, split: TokenizedSplit, *, batch_tokens: int,
             max_tokens: int | None = None, device: torch.device | str = "cpu",
             autocast_dtype: torch.dtype | None = None, ctx: Dist = Dist(),
-            batches: Sequence[EvalBatch] | None = None) -> np.ndarray:
+            prepared: PreparedSplit | None = None) -> np.ndarray:
     """P(label = 1) for every document of ``split`` (float32, in file order).
 
-    ``batches``: ``eval_batches`` of this split made earlier (else they are made here).
-    Under data parallelism each rank scores every world-th batch and the results are summed.
+    ``prepared``: this split prepared earlier (else its batches are made here). Its word bags
+    are scored when the model can (``scores_word_bags``, full precision) and every bag's sums
+    are trusted; else its batches, token by token. Under data parallelism each rank scores its
+    share of the documents (every world-th batch; the same documents either way) and the results
+    are summed.
     """
     was_training = model.training
     model.eval()
     device = torch.device(device)
-    if batches is None:
-        batches = eval_batches(split, model.pad_id, batch_tokens=batch_tokens, max_tokens=max_tokens,
-                               device=device, ctx=ctx)
     probs = torch.zeros(len(split), dtype=torch.float32, device=device if ctx.enabled else "cpu")
-    table = None  # every word's values, made once for the batches that read them
     try:
-        for docs, ids, mask, distinct in batches:
-            with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-                reads_table = distinct is not None or model.takes_whole_table(ids)
-                if reads_table and table is None:
-                    table = model.table_values()
-                logits, _ = model(ids, mask, table if reads_table else None, distinct)
-            probs[torch.from_numpy(docs).to(probs.device)] = torch.sigmoid(logits.float()).to(probs.device)
+        use_bags = prepared is not None and prepared.as_bags and model.scores_word_bags and autocast_dtype is None
+        logits = model.bag_logits(prepared.bags) if use_bags else None
+        if logits is not None and not bool(logits.isnan().any()):
+            probs[prepared.bags.docs.to(probs.device)] = torch.sigmoid(logits.float()).to(probs.device)
+        else:
+            batches = prepared.batches if prepared is not None else eval_batches(
+                split, model.pad_id, batch_tokens=batch_tokens, max_tokens=max_tokens, device=device, ctx=ctx)
+            _score_batches(model, batches, probs, device, autocast_dtype)
     finally:
         model.train(was_training)
     return sum_over_ranks(probs, ctx).cpu().numpy()
+
+
+def _score_batches(model: DocumentAttentionClassifier, batches: list[EvalBatch], probs: torch.Tensor,
+                   device: torch.device, autocast_dtype: torch.dtype | None) -> None:
+    """Each batch's probabilities into ``probs``, token by token (``forward``)."""
+    table = None  # every word's values, made once for the batches that read them
+    for docs, ids, mask, distinct in batches:
+        with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+            reads_table = distinct is not None or model.takes_whole_table(ids)
+            if reads_table and table is None:
+                table = model.table_values()
+            logits, _ = model(ids, mask, table if reads_table else None, distinct)
+        probs[torch.from_numpy(docs).to(probs.device)] = torch.sigmoid(logits.float()).to(probs.device)
 
 
 def evaluate(model: DocumentAttentionClassifier, split: TokenizedSplit, **kwargs) -> tuple[np.ndarray, dict[str, float] | None]:

@@ -36,7 +36,7 @@ from clf.stop import EXIT_RESUMABLE, StopRequest
 from clf.train import budget, reuse
 from clf.train.device import setup_device
 from clf.train.distributed import Dist, any_rank, barrier, shard, sum_gradients
-from clf.train.evaluate import EvalBatch, eval_batches, evaluate
+from clf.train.evaluate import PreparedSplit, evaluate
 from clf.train.lock import hold_run_dir
 from clf.train.monitor import Monitor
 from clf.train.outputs import split_metrics, write_metrics, write_predictions
@@ -81,11 +81,10 @@ class _Run:
                     device=self.device, autocast_dtype=self.amp, ctx=self.ctx)
 
     @cached_property
-    def dev_batches(self) -> list[EvalBatch]:
-        """Dev's evaluation batches, collated and their distinct ids found once per run (dev is
-        scored every eval_every steps)."""
-        return eval_batches(self.dataset["dev"], self.model.pad_id, batch_tokens=self.cfg.train.eval_batch_tokens,
-                            max_tokens=self.cfg.model.max_tokens, device=self.device, ctx=self.ctx, distinct=True)
+    def dev(self) -> PreparedSplit:
+        """Dev, prepared once per run: it is scored every eval_every steps."""
+        return PreparedSplit(self.dataset["dev"], self.model.pad_id, batch_tokens=self.cfg.train.eval_batch_tokens,
+                             max_tokens=self.cfg.model.max_tokens, device=self.device, ctx=self.ctx)
 
     @cached_property
     def config(self) -> dict[str, Any]:
@@ -302,7 +301,7 @@ def _next_epoch(run: _Run, state: TrainState) -> np.ndarray:
 def _evaluate_dev(run: _Run, state: TrainState, monitor: Monitor) -> bool:
     """Dev F1 -> TensorBoard, best.pt, the plateau schedule, metrics.json; True when early stopping is due."""
     settle_weights(run.optimizer)  # LazyAdamW: the weight decay rows outside recent batches owe
-    _, dev = evaluate(run.model, run.dataset["dev"], batches=run.dev_batches, **run.eval_kwargs)
+    _, dev = evaluate(run.model, run.dataset["dev"], prepared=run.dev, **run.eval_kwargs)
     state.last_eval_step = state.step
     monitor.dev(state.step, dev)
     if dev["f1"] > state.best_f1:
@@ -343,8 +342,8 @@ def _finish(run: _Run, state: TrainState, monitor: Monitor | None) -> RunResult:
         if name not in dataset.splits:
             metrics.update(split_metrics(name, None))
             continue
-        batches = run.dev_batches if name == "dev" else None
-        probs, split_scores = evaluate(run.model, dataset[name], batches=batches, **run.eval_kwargs)
+        prepared = run.dev if name == "dev" else None
+        probs, split_scores = evaluate(run.model, dataset[name], prepared=prepared, **run.eval_kwargs)
         if ctx.is_main:
             write_predictions(run.run_dir / PREDICTIONS / f"{name}.csv", dataset[name].inst_ids, probs)
         metrics.update(split_metrics(name, split_scores))
