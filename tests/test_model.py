@@ -199,12 +199,13 @@ def test_table_values_and_distinct_ids_found_earlier_give_each_batch_its_own_res
 
 
 def as_bags(docs: list[torch.Tensor], max_tokens: int | None = None) -> WordBags:
-    """``docs`` as word bags, made as a run makes dev's (``count_words``)."""
+    """``docs`` as word bags, made as a run makes dev's (``count_words``, ``distinct_ids``)."""
     lengths = [len(d) for d in docs]
     offsets = np.concatenate([[0], np.cumsum(lengths)])
     ids = torch.cat(docs).numpy().astype(np.int32)
     split = TokenizedSplit("dev", ids, offsets, None, np.arange(len(docs)))
-    rows, words, starts, counts = count_words(split, np.arange(len(docs)), max_tokens)
+    word_ids, starts, counts = count_words(split, np.arange(len(docs)), max_tokens)
+    rows, words = distinct_ids(word_ids, V + 1)
     return WordBags(torch.arange(len(docs)), rows, words, starts, counts.float())
 
 

@@ -58,10 +58,10 @@ def collate(split: TokenizedSplit, docs: np.ndarray, pad_id: int, max_tokens: in
 
 
 def count_words(split: TokenizedSplit, docs: np.ndarray, max_tokens: int | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Documents ``docs`` (truncated to max_tokens) as bags of word counts, in ``docs``' order:
-    the sorted distinct word ids ``rows``; per (document, word) pair, grouped by document, the
-    word's index into rows and its count (int64); ``offsets``: where each document's pairs start."""
+    per (document, word) pair, grouped by document, the word's id and its count (int64);
+    ``offsets``: where each document's pairs start."""
     starts = split.offsets[docs]
     lengths = split.offsets[docs + 1] - starts
     if max_tokens is not None:
@@ -71,10 +71,5 @@ def count_words(split: TokenizedSplit, docs: np.ndarray, max_tokens: int | None 
     width = int(ids.max(initial=0)) + 1
     token_doc = np.repeat(np.arange(len(docs), dtype=np.int64), lengths)
     pairs, counts = torch.unique(torch.from_numpy(token_doc * width + ids), sorted=True, return_counts=True)
-    pair_word = pairs % width
-    present = torch.zeros(width, dtype=torch.bool).index_fill_(0, pair_word, True)
-    rows = present.nonzero().squeeze(1)
-    index = torch.zeros(width, dtype=torch.long).index_copy_(0, rows, torch.arange(len(rows)))
-    words = index.index_select(0, pair_word)
     offsets = torch.searchsorted(pairs // width, torch.arange(len(docs)))
-    return rows, words, offsets, counts
+    return pairs % width, offsets, counts

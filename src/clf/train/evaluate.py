@@ -39,13 +39,14 @@ def eval_batches(split: TokenizedSplit, pad_id: int, *, batch_tokens: int, max_t
     return batches
 
 
-def word_bags(split: TokenizedSplit, *, batch_tokens: int, max_tokens: int | None = None,
+def word_bags(split: TokenizedSplit, pad_id: int, *, batch_tokens: int, max_tokens: int | None = None,
               device: torch.device | str = "cpu", ctx: Dist = Dist()) -> WordBags:
     """This rank's documents of ``split`` (those of its ``eval_batches``) as bags of word counts."""
     lengths = split.lengths if max_tokens is None else np.minimum(split.lengths, max_tokens)
     shares = eval_plan(lengths, batch_tokens)[ctx.rank::ctx.world]
     docs = np.sort(np.concatenate(shares)) if shares else np.zeros(0, dtype=np.int64)
-    rows, words, offsets, counts = count_words(split, docs, max_tokens)
+    word_ids, offsets, counts = count_words(split, docs, max_tokens)
+    rows, words = distinct_ids(word_ids, pad_id + 1)
     return WordBags(*(t.to(device) for t in (torch.from_numpy(docs), rows, words, offsets, counts.float())))
 
 
@@ -63,7 +64,7 @@ class PreparedSplit:
 
     @cached_property
     def bags(self) -> WordBags:
-        return word_bags(self.split, **self.kwargs)
+        return word_bags(self.split, self.pad_id, **self.kwargs)
 
     @cached_property
     def batches(self) -> list[EvalBatch]:
