@@ -6,7 +6,8 @@ checkpoint from inside the signal handler, in the middle of a training step; ins
 follow clf's one stop protocol (``clf.stop``): ``StopRequest`` replaces submitit's handlers, the
 training loop checkpoints at the next step boundary and returns 'interrupted', and then, for USR2
 (Slurm's warning before a time limit or a preemption), rank 0 records the attempt and requeues
-the job. The requeued task reruns the same pickled ``RunSpec``. Requeues are capped by
+the job (``clf.slurm.requeue``: a failed ``scontrol requeue`` is checked against the job's record
+and retried). The requeued task reruns the same pickled ``RunSpec``. Requeues are capped by
 ``max_num_timeout`` and ``max_num_preempt``. SIGTERM (``scancel``, or Slurm requeueing the job
 itself) checkpoints and ends the attempt without a requeue.
 
@@ -35,10 +36,13 @@ from typing import Any
 from clf.slurm import jobfiles
 from clf.names import STOPPED
 from clf.slurm.manifest import KIND_TRAIN
+from clf.slurm.requeue import RequeueFailed, requeue_job
 from clf.stop import EXIT_RESUMABLE, LOCAL_REQUEUE_EXIT, Stopped, StopRequest
 
 log = logging.getLogger("clf.slurm.job")
 TIME_LIMIT_MARGIN_S = 60      # Slurm checks time limits (and sends the USR2 warning) every ~30 s
+REQUEUE_WINDOW_S = 60         # retries of a failed `scontrol requeue` stop after this ...
+REQUEUE_MIN_WINDOW_S = 10     # ... or, near the time limit, at the limit (but try this long)
 
 
 @dataclass(frozen=True)
@@ -124,12 +128,12 @@ class Journal:
                                              "attempt_started": _iso(self.started), "elapsed_s": round(elapsed, 1),
                                              "log": self.info.log})
 
-    def end(self, state: str, reason: str, error: str | None = None) -> None:
+    def end(self, state: str, reason: str, error: str | None = None, extra: dict[str, Any] | None = None) -> None:
         ended = time.time()
         seconds = ended - self.started
         jobfiles.append_attempt(self.run_dir, {"event": "end", **self._identity(), "start": _iso(self.started),
                                                "end": _iso(ended), "seconds": round(seconds, 2), "reason": reason,
-                                               "error": error})
+                                               "error": error, **(extra or {})})
         self.status(state, error, seconds)
 
     def requeues(self, kind: str) -> int:
@@ -191,13 +195,14 @@ def _near_time_limit(spec: RunSpec, started: float) -> bool:
     return left <= spec.signal_delay_s + TIME_LIMIT_MARGIN_S
 
 
-def _requeue(info: JobInfo) -> None:
-    """Ask Slurm to requeue this job (locally, exiting with LOCAL_REQUEUE_EXIT is the request)."""
+def _requeue(info: JobInfo, spec: RunSpec, task_started: float) -> dict[str, Any]:
+    """Ask Slurm to requeue this job and confirm it did (``clf.slurm.requeue``); the fields for
+    attempts.jsonl. Locally, exiting with LOCAL_REQUEUE_EXIT is the request."""
     if info.executor != "slurm":
-        return
-    result = subprocess.run(["scontrol", "requeue", info.job_id], capture_output=True, text=True, timeout=60)
-    if result.returncode != 0:
-        raise RuntimeError(f"scontrol requeue {info.job_id} failed: {' '.join(result.stderr.split())}")
+        return {}
+    left = spec.timeout_min * 60 - (time.time() - task_started)  # Slurm kills the job at its limit
+    deadline = max(REQUEUE_MIN_WINDOW_S, min(REQUEUE_WINDOW_S, left - TIME_LIMIT_MARGIN_S / 2))
+    return requeue_job(info.job_id, info.restarts or 0, deadline_s=deadline).record()
 
 
 def _node_down(node: str) -> bool:
@@ -229,12 +234,12 @@ def _after_interrupt(spec: RunSpec, info: JobInfo, journal: Journal | None, sign
         raise RuntimeError(message)
     log.warning("requeueing %s after %s (%d of %d)", info.job_id, kind, done + 1, limit)
     try:
-        _requeue(info)
-    except (OSError, RuntimeError, subprocess.TimeoutExpired) as exc:
+        how = _requeue(info, spec, task_started)
+    except RequeueFailed as exc:
         journal.end(jobfiles.FAILED, "requeue-failed",
-                    f"{_error_text(exc)}; `clf resubmit {spec.sweep_dir}` continues from the checkpoint")
+                    f"{exc}; `clf resubmit {spec.sweep_dir}` continues from the checkpoint")
         raise
-    journal.end(jobfiles.REQUEUED, f"requeued-{kind}")
+    journal.end(jobfiles.REQUEUED, f"requeued-{kind}", extra=how)
     raise SystemExit(LOCAL_REQUEUE_EXIT if info.executor == "local" else EXIT_RESUMABLE)
 
 
