@@ -223,6 +223,10 @@ TINY = [*HOMEWORK_TOKENS, "embeddings.dim=12", "model.num_heads=2", "optim.lr=0.
         "train.keep_checkpoints=all"]  # tests compare final weights and optimizer states of last.pt
 
 
+# a run long enough (about 10 s) to be caught mid-training: checkpoints every 50 steps
+LONG_TRAIN = ["train.max_steps=2000", "train.eval_every=100", "train.checkpoint_every=50", "train.log_every=50"]
+
+
 def train_args(dataset: DatasetPaths, run_dir: Path, *extra: str) -> list[str]:
     return ["train", *dataset.overrides, *TINY, f"run_dir={run_dir}", *extra]
 

@@ -1,6 +1,6 @@
 """Faults of a real cluster, on the local one: ``scontrol requeue`` that fails while the request
 goes through (a busy controller's lost reply, or the requeue's own kill reaching scontrol), fails
-without it going through, or never goes through.
+without it going through, or never goes through; a sweep's file system that fills up mid-run.
 
 Each scenario's job finds a ``scontrol`` wrapper first on its PATH (sbatch exports the submitting
 environment): it fails the chosen way and hands every other call to the real scontrol. The three
@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from helpers import TINY, make_dataset, run_clf, wait_final, wait_for
+from test_disk_full import disk_data, reference, small_fs, sweep_fills_up  # noqa: F401 (fixtures)
 from test_slurm import LONG, SLURM, attempts, job_ids, run_record, slurm  # noqa: F401 (slurm: autouse fixture)
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -106,3 +107,9 @@ def test_a_requeue_that_never_happens_fails_with_the_advice(requeues):
     assert f"clf resubmit {sweep}" in only["error"]
     row = json.loads(run_clf("status", "--json", str(sweep), check=True).stdout)["runs"][0]
     assert row["state"] == "failed" and "clf resubmit" in row["detail"]
+
+
+@pytest.mark.timeout(900)
+def test_a_slurm_run_whose_disk_fills_fails_with_the_reason_and_resubmits_exactly(small_fs, disk_data,  # noqa: F811
+                                                                                   reference):  # noqa: F811
+    sweep_fills_up(small_fs, disk_data, reference, SLURM)

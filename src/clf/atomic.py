@@ -1,7 +1,8 @@
 """Atomic file writes: temp file in the same directory, fsync, rename, fsync the directory.
 
 A process killed at any instant leaves either the previous file or the new one, never a
-partial file.
+partial file. A full disk or quota removes the temp file and raises ``clf.diskfull.DiskFull``
+naming the file: the previous one is still there, whole.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable, Iterator
+
+from clf.diskfull import DiskFull, as_disk_full
 
 
 def fsync_dir(path: Path) -> None:
@@ -61,9 +64,12 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
-        raise
+        converted = as_disk_full(exc, path)
+        if converted is exc:
+            raise
+        raise converted from None  # DiskFull: the message says it all
     fsync_dir(path.parent)
     return path
 
@@ -113,6 +119,11 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
         fsync_dir(path.parent)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        converted = as_disk_full(exc, path)
+        if isinstance(converted, DiskFull) and converted.path.is_relative_to(tmp):  # name the file asked for
+            converted = DiskFull(path / converted.path.relative_to(tmp), OSError(converted.errno, ""))
+        if converted is exc:
+            raise
+        raise converted from None  # DiskFull: the message says it all

@@ -14,6 +14,7 @@ import threading
 from typing import NoReturn
 
 from clf import __version__
+from clf.diskfull import DiskFull, is_disk_full, written_file
 from clf.errors import USAGE_EXIT, ClfError, one_line
 from clf.stop import EXIT_INTERRUPTED
 
@@ -60,6 +61,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(module.main(rest) or 0)
     except ClfError as exc:
         print(f"clf {name}: error: {one_line(exc)}", file=sys.stderr)
+        return USAGE_EXIT
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        print(f"clf {name}: error: {one_line(DiskFull(written_file(exc) or os.getcwd(), exc))}", file=sys.stderr)
         return USAGE_EXIT
     except KeyboardInterrupt:  # a second Ctrl-C, or clf.stop.Stopped
         print(f"clf {name}: interrupted", file=sys.stderr)

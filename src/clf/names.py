@@ -16,6 +16,7 @@ TENSORBOARD = "tb"
 PREDICTIONS = "predictions"         # dev.csv, test.csv
 JOB_STATUS = "status.json"          # a job's record (slurm/jobfiles.py)
 ATTEMPTS = "attempts.jsonl"
+RECORD_RESERVE = ".record-reserve"   # room kept for a job's last record on a full disk (slurm/jobfiles.py)
 SWEEP_MANIFEST = "sweep.json"       # marks a sweep directory (slurm/manifest.py)
 HALVING_RECORD = "halving.json"     # successive halving's rungs and decisions (slurm/halving.py)
 HALVING_JOBS = ".halving"           # its decision jobs' records, rung-K/ (hidden: not runs to aggregate)

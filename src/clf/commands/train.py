@@ -9,6 +9,7 @@ from pathlib import Path
 from omegaconf import open_dict
 
 from clf.config.compose import compose, to_yaml
+from clf.diskfull import LogFileHandler
 from clf.names import TRAIN_LOG
 
 EPILOG = """examples:
@@ -35,7 +36,7 @@ def add_file_log(run_dir: Path) -> logging.Handler:
 
     check_run_dir(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(run_dir / TRAIN_LOG, mode="a")
+    handler = LogFileHandler(run_dir / TRAIN_LOG, mode="a")
     handler.setFormatter(logging.Formatter("[%(asctime)s] %(levelname)s %(name)s: %(message)s"))
     logging.getLogger().addHandler(handler)
     return handler

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from clf.diskfull import DiskFull, as_disk_full, is_disk_full
 from clf.slurm import jobfiles
 from clf.names import STOPPED
 from clf.slurm.manifest import KIND_TRAIN
@@ -121,6 +122,7 @@ class Journal:
         jobfiles.append_attempt(self.run_dir, {"event": "start", **self._identity(), "time": _iso(self.started),
                                                "code": running_code()})
         self.status(jobfiles.RUNNING)
+        jobfiles.reserve_room(self.run_dir)
 
     def status(self, state: str, error: str | None = None, seconds: float | None = None) -> None:
         elapsed = self.elapsed_before + (seconds if seconds is not None else 0.0)
@@ -131,6 +133,7 @@ class Journal:
     def end(self, state: str, reason: str, error: str | None = None, extra: dict[str, Any] | None = None) -> None:
         ended = time.time()
         seconds = ended - self.started
+        jobfiles.release_room(self.run_dir)
         jobfiles.append_attempt(self.run_dir, {"event": "end", **self._identity(), "start": _iso(self.started),
                                                "end": _iso(ended), "seconds": round(seconds, 2), "reason": reason,
                                                "error": error, **(extra or {})})
@@ -152,6 +155,24 @@ def _error_text(exc: BaseException) -> str:
 
     text = one_line(exc)
     return text if isinstance(exc, ClfError) else f"{type(exc).__name__}: {text}"
+
+
+def _record_failure(journal: Journal, spec: RunSpec, exc: BaseException) -> None:
+    """The failure in the run's record; a full disk in its own words, also when the record itself
+    cannot be written (then the job's log has the line, and Slurm's accounting the failure)."""
+    full = exc if isinstance(exc, DiskFull) else None
+    if full is None and is_disk_full(exc):
+        full = as_disk_full(exc, spec.run_dir)
+    if isinstance(full, DiskFull):
+        message = full.in_sweep(spec.sweep_dir)
+        log.error("run %s failed: %s", spec.name, message)
+        try:
+            journal.end(jobfiles.FAILED, "disk-full", message)
+        except DiskFull as again:
+            log.error("run %s: its record could not be written either: %s", spec.name, again.in_sweep(spec.sweep_dir))
+        return
+    journal.end(jobfiles.FAILED, "failed", _error_text(exc))
+    log.error("run %s failed:\n%s", spec.name, traceback.format_exc())
 
 
 def _add_file_log(spec: RunSpec, info: JobInfo) -> logging.Handler | None:
@@ -271,8 +292,7 @@ def run_one(spec: RunSpec, info: JobInfo, stop: StopRequest, task_started: float
         state, signal_name = _train(spec, stop) if spec.kind == KIND_TRAIN else _command(spec, stop)
     except BaseException as exc:
         if journal and not isinstance(exc, SystemExit):
-            journal.end(jobfiles.FAILED, "failed", _error_text(exc))
-            log.error("run %s failed:\n%s", spec.name, traceback.format_exc())
+            _record_failure(journal, spec, exc)
         raise
     finally:
         if log_handler is not None:

@@ -8,6 +8,7 @@ submission of the sweep wrote it, so ``clf status`` ignores a record left by an 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import time
@@ -15,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from clf.atomic import atomic_write_json
+from clf.diskfull import writing_into
 from clf.names import (ATTEMPTS, CANCELLED, COMPLETED, FAILED, FINAL_STATES, INTERRUPTED,  # noqa: F401 (re-exported)
-                       PENDING, REQUEUED, RUNNING)
+                       PENDING, RECORD_RESERVE, REQUEUED, RUNNING)
 from clf.names import JOB_STATUS as STATUS
 
 
@@ -38,15 +40,44 @@ def write_status(run_dir: Path, record: dict[str, Any]) -> None:
 
 
 def append_attempt(run_dir: Path, record: dict[str, Any]) -> None:
-    """One line, written with a single ``write`` in append mode (lines never interleave)."""
+    """One line, written with a single ``write`` in append mode (lines never interleave). A write
+    cut short (a full disk) is taken back, so no torn line is left for the next one to follow."""
     run_dir.mkdir(parents=True, exist_ok=True)
     line = (json.dumps(record, sort_keys=False) + "\n").encode()
-    fd = os.open(run_dir / ATTEMPTS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    path = run_dir / ATTEMPTS
+    with writing_into(path):
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            try:
+                if os.write(fd, line) != len(line):
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+                os.fsync(fd)
+            except OSError:
+                os.ftruncate(fd, size)
+                raise
+        finally:
+            os.close(fd)
+
+
+RESERVE_BYTES = 64 * 1024   # a status.json and an attempts line, many times over, in whole blocks
+
+
+def reserve_room(run_dir: Path) -> None:
+    """Keep room for this attempt's last record: a small file of real blocks that ``release_room``
+    deletes just before that record is written, so that a run stopped by a full disk or quota can
+    still say so (a failed reserve is no error: the disk may already be full)."""
     try:
-        os.write(fd, line)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        with open(run_dir / RECORD_RESERVE, "wb") as f:
+            f.write(b"\0" * RESERVE_BYTES)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError:
+        (run_dir / RECORD_RESERVE).unlink(missing_ok=True)
+
+
+def release_room(run_dir: Path) -> None:
+    (run_dir / RECORD_RESERVE).unlink(missing_ok=True)
 
 
 def read_attempts(run_dir: Path) -> list[dict[str, Any]]:

@@ -108,7 +108,11 @@ def submit(manifest: Manifest, runs: list[RunEntry], cluster: ClusterConfig, kin
         submission.job_ids = sorted({j.split("_")[0] for j in job_ids}, key=int)
         submission.sbatch_calls = len(submission.job_ids)
         submission.seconds = round(time.perf_counter() - started, 3)
-        manifest.save()
+        try:
+            manifest.save()
+        except BaseException:  # (a full disk) jobs the sweep's manifest does not know must not run
+            scancel(submission.job_ids)
+            raise
     else:
         manifest.save()  # the runner reads its runs from the manifest
         submission.runner = _start_local_runner(manifest, index)

@@ -19,11 +19,12 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import clf
-from clf.atomic import atomic_write_json, atomic_write_text
+from clf.diskfull import writing_into
 from clf.slurm.manifest import Manifest, code_version
 
 CODE_DIR = "code"
@@ -48,17 +49,37 @@ def take(sweep_dir: Path, index: int) -> dict[str, Any]:
     """Copy the running package into ``SWEEP_DIR/code/<index>``; its record (also ``code.json``)."""
     source = package_dir()
     target = Path(sweep_dir).absolute() / CODE_DIR / str(index)
-    if target.exists():
-        shutil.rmtree(target)
-    shutil.copytree(source, target / "clf", symlinks=False, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     record: dict[str, Any] = {"dir": str(target), "source": str(source), **code_version(), "diff": None}
     toplevel = _git(source, "rev-parse", "--show-toplevel")
     diff = _git(Path(toplevel.strip()), "diff", "HEAD") if toplevel else None
-    if diff:
-        atomic_write_text(target / DIFF, diff)
-        record["diff"] = str(target / DIFF)
-    atomic_write_json(target / CODE_JSON, record)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{index}.tmp-", dir=target.parent))
+    try:  # copied beside, then renamed: a copy cut short (a full disk) leaves nothing behind
+        with writing_into(target):
+            _copy_package(source, tmp / "clf")
+            if diff:
+                (tmp / DIFF).write_text(diff)
+                record["diff"] = str(target / DIFF)
+            (tmp / CODE_JSON).write_text(json.dumps(record, indent=2) + "\n")
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return record
+
+
+def _copy_package(source: Path, target: Path) -> None:
+    """The package's files without bytecode; the first failed copy raises (``shutil.copytree``
+    would collect every file's error into one ``shutil.Error``)."""
+    for directory, subdirs, files in os.walk(source, followlinks=True):  # as copytree(symlinks=False)
+        subdirs[:] = [d for d in subdirs if d != "__pycache__"]
+        into = target / Path(directory).relative_to(source)
+        into.mkdir(parents=True, exist_ok=True)
+        for name in files:
+            if not name.endswith(".pyc"):
+                shutil.copy2(Path(directory) / name, into / name)
 
 
 def discard(sweep_dir: Path) -> None:

@@ -27,6 +27,7 @@ from clf.data.batching import collate, epoch_plan
 from clf.data.dataset import Dataset, load_dataset
 from clf.data.ngrams import bigram_vectors, split_vocab
 from clf.device import describe_device
+from clf.diskfull import writing_into
 from clf.embeddings import capitalised_words, load_word2vec
 from clf.errors import ClfError
 from clf.model import DocumentAttentionClassifier, build_model
@@ -128,7 +129,7 @@ def total_steps(cfg: DictConfig, batches_per_epoch: int) -> int:
 def train(cfg: DictConfig, run_dir: Path, stop: StopRequest | None = None) -> RunResult:
     """Train (or resume, or just report) the run in ``run_dir``, holding its lock (one trainer per
     run); a completed run then keeps the checkpoints of ``train.keep_checkpoints``."""
-    with hold_run_dir(run_dir) as holder:
+    with hold_run_dir(run_dir) as holder, writing_into(run_dir):  # a full disk: DiskFull names the file
         if holder:  # rank 0: temp files of a killed write go
             remove_stale_temp_files(run_dir)
         result = _train(cfg, run_dir, stop or StopRequest())
