@@ -7,8 +7,10 @@
 * ``one_line_error(result)``: the single stderr line of a failed command.
 * successive halving: ``FULL``, ``HALVING``, ``GRID9``, ``check_rungs``, ``reference_run``, ``search_ended``;
   ``slurm_answers`` (a usable Slurm cluster).
-* waiting and comparing: ``wait_for``, ``wait_final``, ``states``, ``same_weights``,
-  ``assert_weights_close``, ``attempt_times``; torchrun: ``torchrun``, ``finish``.
+* waiting and comparing: ``wait_for``, ``wait_final``, ``states``, ``wait_for_checkpoint``,
+  ``checkpoint_step``, ``communicate_all``, ``same_weights``, ``assert_weights_close``,
+  ``attempt_times``; torchrun: ``torchrun``, ``finish``.
+* ``command_log``: wrappers on PATH that record each call of some commands (sbatch, squeue, ...).
 * data for other stages: ``write_homework_word2vec``, ``corpus_words``, ``make_vocab``,
   ``make_corpus``; aggregate's synthetic sweep: ``HEADS``, ``LRS``, ``SEEDS``, ``dev_f1_of``, ``curve_of``.
 """
@@ -21,6 +23,8 @@ import io
 import json
 import os
 import random
+import shlex
+import shutil
 import socket
 import string
 import subprocess
@@ -29,6 +33,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 import pytest
@@ -68,6 +73,64 @@ def wait_final(sweep: Path, timeout: float = 300) -> dict[str, str]:
         return now if all(v in ("completed", "failed", "cancelled") for v in now.values()) else None
 
     return wait_for(ended, timeout, f"every run of {sweep} to end")
+
+
+def checkpoint_step(path: Path) -> int:
+    """The step of the checkpoint ``path`` (it must be there and readable)."""
+    return checkpoint.read(path)["state"]["step"]
+
+
+def wait_for_checkpoint(process: subprocess.Popen, run_dir: Path, min_step: int, timeout: float = 300,
+                        every: float = 0.01) -> int:
+    """The step of ``run_dir``'s checkpoints/last.pt once it holds ``min_step`` or more, while
+    ``process`` still runs. Before the first checkpoint there is no file; once there, last.pt is
+    always whole (written to a temp file and renamed), so any other read error is a real one."""
+    path = run_dir / "checkpoints" / "last.pt"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            _, stderr = process.communicate(timeout=60)
+            raise AssertionError(f"the run exited ({process.returncode}) before a checkpoint of step {min_step}:\n"
+                                 f"{stderr}")
+        try:
+            step = torch.load(path, map_location="cpu", weights_only=True)["state"]["step"]
+        except FileNotFoundError:  # no checkpoint yet
+            step = None
+        if step is not None and step >= min_step:
+            return step
+        time.sleep(every)
+    raise AssertionError(f"no checkpoint of step >= {min_step} in {path} within {timeout} s")
+
+
+def communicate_all(processes: dict[str, subprocess.Popen], timeout: float) -> dict[str, tuple[int, str]]:
+    """``{key: (returncode, stderr)}`` of processes started together, awaited within one
+    ``timeout`` for all (not one each, so that the waits do not add up)."""
+    deadline = time.monotonic() + timeout
+    results = {}
+    for key, process in processes.items():
+        # a few seconds at least: a process that has ended still has its pipes to drain
+        _, stderr = process.communicate(timeout=max(deadline - time.monotonic(), 5.0))
+        results[key] = (process.returncode, stderr)
+    return results
+
+
+def command_log(directory: Path, *commands: str) -> tuple[dict[str, str], Callable[[str], list[str]]]:
+    """``(env, calls)``: ``env`` puts wrappers of ``commands`` first on PATH, each recording its
+    arguments as a line and then running the real command; ``calls(name)`` lists the lines."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in commands:
+        real = shutil.which(name)
+        assert real, f"{name} is not on PATH"
+        wrapper = directory / name
+        wrapper.write_text(f'#!/bin/sh\nprintf \'%s\\n\' "$*" >> {shlex.quote(str(directory / (name + ".calls")))}\n'
+                           f'exec {shlex.quote(real)} "$@"\n')
+        wrapper.chmod(0o755)
+
+    def calls(name: str) -> list[str]:
+        log = directory / f"{name}.calls"
+        return log.read_text().splitlines() if log.exists() else []
+
+    return {"PATH": f"{directory}{os.pathsep}{os.environ['PATH']}"}, calls
 
 
 def same_weights(a: Path, b: Path) -> None:

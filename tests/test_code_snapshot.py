@@ -79,6 +79,7 @@ def test_preempted_job_resumes_with_the_submitted_code_after_the_checkout_broke(
     assert (sweep / "code" / "0" / "clf" / "conf" / "config.yaml").is_file()  # the config tree goes with it
 
 
+@pytest.mark.timeout(1000)  # three submissions' runs, 300 each
 @pytest.mark.slow
 def test_resubmit_keeps_the_sweeps_code_unless_code_current(checkout, tmp_path):
     data = make_dataset(tmp_path / "data", n_train=60, n_dev=20, n_test=20)

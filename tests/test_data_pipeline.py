@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import torch
 
-from helpers import TINY, make_dataset, one_line_error, popen_clf, run_clf, train_args, write_csv
+from helpers import TINY, communicate_all, make_dataset, one_line_error, popen_clf, run_clf, train_args, write_csv
 
 from clf.config.compose import compose
 from clf.data.cache import load as load_entry
@@ -60,11 +60,8 @@ def bad_runs(tmp_path_factory):
         run_dir, cache = case / "run", case / "cache"
         args = ["train", "data=csv", *(f"data.{s}={p}" for s, p in paths.items()), *TINY, f"run_dir={run_dir}"]
         runs[name] = (popen_clf(*args, env={"CLF_CACHE_DIR": str(cache)}), bad, run_dir, cache)
-    results = {}
-    for name, (process, bad, run_dir, cache) in runs.items():
-        _, stderr = process.communicate(timeout=300)
-        results[name] = (process.returncode, stderr, bad, run_dir, cache)
-    return results
+    ended = communicate_all({name: process for name, (process, *_) in runs.items()}, timeout=300)
+    return {name: (*ended[name], bad, run_dir, cache) for name, (_, bad, run_dir, cache) in runs.items()}
 
 
 @pytest.mark.slow

@@ -13,14 +13,12 @@ import json
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from helpers import assert_weights_close, finish, make_dataset, run_clf, torchrun, train_args
-
-from clf.train import checkpoint
+from helpers import (assert_weights_close, checkpoint_step, finish, make_dataset, run_clf, torchrun, train_args,
+                     wait_for_checkpoint)
 
 pytestmark = pytest.mark.slow
 
@@ -44,22 +42,6 @@ def metrics(run_dir: Path) -> dict:
     return json.loads((run_dir / "metrics.json").read_text())
 
 
-def wait_for_step(process: subprocess.Popen, run_dir: Path, min_step: int, timeout: float = 300) -> int:
-    """Poll last.pt until it holds step >= min_step while the run still runs."""
-    deadline = time.monotonic() + timeout
-    path = run_dir / "checkpoints" / "last.pt"
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"run exited ({process.returncode}) early:\n{process.communicate()[1]}"
-        try:
-            step = checkpoint.read(path)["state"]["step"]
-        except checkpoint.CheckpointError:
-            step = -1
-        if step >= min_step:
-            return step
-        time.sleep(0.01)
-    raise AssertionError(f"no checkpoint of step >= {min_step} within {timeout} s")
-
-
 def args(data, run_dir: Path, steps: int) -> list[str]:
     return train_args(data, run_dir, *COMMON, f"train.max_steps={steps}")
 
@@ -77,6 +59,7 @@ def runs(tmp_path_factory):
     return data, root / "one", root / f"two-{SHORT}", root / f"two-{LONG}"
 
 
+@pytest.mark.timeout(1900)  # runs (if first): 600 + two torchruns 600 each
 def test_two_ranks_equal_one_rank_with_the_same_global_batch(runs):
     _, one, two, _ = runs
     assert metrics(one)["steps"] == metrics(two)["steps"] == SHORT
@@ -84,15 +67,16 @@ def test_two_ranks_equal_one_rank_with_the_same_global_batch(runs):
     assert abs(metrics(one)["dev_f1"] - metrics(two)["dev_f1"]) < 1e-6
 
 
+@pytest.mark.timeout(2900)  # runs 1800 + step 60 300 + kill 60 + resume 600
 def test_two_ranks_killed_and_resumed_equal_an_uninterrupted_run(runs, tmp_path):
     data, _, _, two = runs
     run_dir = tmp_path / "killed"
     process = torchrun(*args(data, run_dir, LONG))
-    wait_for_step(process, run_dir, 60)
+    wait_for_checkpoint(process, run_dir, 60)
     for pid in ranks(process, run_dir) + [process.pid]:
         os.kill(pid, signal.SIGKILL)
     process.communicate(timeout=60)
-    assert checkpoint.read(run_dir / "checkpoints" / "last.pt")["state"]["step"] < LONG, "finished before the kill"
+    assert checkpoint_step(run_dir / "checkpoints" / "last.pt") < LONG, "finished before the kill"
     stderr = finish(torchrun(*args(data, run_dir, LONG)))
     assert "resuming" in stderr
     assert_weights_close(two, run_dir, atol=0)
@@ -100,21 +84,23 @@ def test_two_ranks_killed_and_resumed_equal_an_uninterrupted_run(runs, tmp_path)
         {k: metrics(run_dir)[k] for k in ("dev_f1", "test_f1", "best_step")}
 
 
+@pytest.mark.timeout(2900)  # runs 1800 + step 40 300 + stop 120 + resume 600
 def test_usr2_to_one_rank_stops_every_rank_and_resumes_equal(runs, tmp_path):
     data, _, _, two = runs
     run_dir = tmp_path / "usr2"
     process = torchrun(*args(data, run_dir, LONG))
-    wait_for_step(process, run_dir, 40)
+    wait_for_checkpoint(process, run_dir, 40)
     os.kill(max(ranks(process, run_dir)), signal.SIGUSR2)  # one rank only
     _, stderr = process.communicate(timeout=120)
     assert "stopped by" in stderr and stderr.count("checkpoint saved") == 2, stderr
-    stopped_at = checkpoint.read(run_dir / "checkpoints" / "last.pt")["state"]["step"]
+    stopped_at = checkpoint_step(run_dir / "checkpoints" / "last.pt")
     assert stopped_at < LONG
     stderr = finish(torchrun(*args(data, run_dir, LONG)))
     assert f"at step {stopped_at}" in stderr
     assert_weights_close(two, run_dir, atol=0)
 
 
+@pytest.mark.timeout(1300)  # one rank 600 + two ranks 600
 def test_two_ranks_equal_one_rank_with_bigram_tokens(tmp_path):
     """The defaults' tokens (lowercased words and their bigrams): both ranks build the same
     vocabulary and train the same model. Tolerance 1e-4: a bigram row whose batch gradient

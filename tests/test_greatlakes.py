@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -27,7 +26,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import TINY, clf_env, make_dataset, one_line_error, run_clf
+from helpers import TINY, clf_env, command_log, make_dataset, one_line_error, run_clf
 from test_ddp import assert_weights_close
 from test_slurm import (LONG, SLURM, attempts, cleanup, data, job_ids, manifest, run_record,  # noqa: F401
                         slurm, status_json, submit)
@@ -136,19 +135,11 @@ def small_max_array_size():
     cluster_env()
 
 
-def sbatch_shim(tmp_path: Path) -> tuple[dict[str, str], Path]:
-    """PATH with an sbatch that logs its calls."""
-    shim, calls = tmp_path / "bin", tmp_path / "sbatch-calls"
-    shim.mkdir()
-    (shim / "sbatch").write_text(f'#!/bin/sh\necho "$@" >> {calls}\nexec {shutil.which("sbatch")} "$@"\n')
-    (shim / "sbatch").chmod(0o755)
-    return {"PATH": f"{shim}:{os.environ['PATH']}"}, calls
-
-
+@pytest.mark.timeout(1200)  # start.sh 300 before and 300 after + runs 400 + cancels 60 + 60
 def test_a_sweep_larger_than_max_array_size_is_split_and_handled_as_one(small_max_array_size, data, cleanup,
                                                                          tmp_path):
     small, _ = data
-    env, calls = sbatch_shim(tmp_path)
+    env, calls = command_log(tmp_path / "bin", "sbatch")
     sweep = tmp_path / "split"
     cleanup.append(sweep)
     two_at_a_time = [*(o for o in SLURM if not o.startswith("cluster.array_parallelism=")),
@@ -156,7 +147,7 @@ def test_a_sweep_larger_than_max_array_size_is_split_and_handled_as_one(small_ma
     run_clf("submit", *two_at_a_time, f"sweep_dir={sweep}", *small.overrides, *TINY,
             "seed=range(4)", env=env, check=True)
     submission = manifest(sweep)["submissions"][0]
-    assert submission["sbatch_calls"] == 2 == len(submission["job_ids"]) == len(calls.read_text().splitlines())
+    assert submission["sbatch_calls"] == 2 == len(submission["job_ids"]) == len(calls("sbatch"))
     arrays = [j.split("_")[0] for j in job_ids(sweep)]
     assert [arrays.count(a) for a in submission["job_ids"]] == [3, 1]
     assert set(wait_final(sweep, 400).values()) == {"completed"}
@@ -179,6 +170,7 @@ def test_a_sweep_larger_than_max_array_size_is_split_and_handled_as_one(small_ma
 
 # ------------------------------------------------------------------------ multi-node ---
 
+@pytest.mark.timeout(800)  # reference 300 + the job 300 + sacct 60
 @pytest.mark.parametrize("tasks_per_node", [1, 2])
 def test_one_run_on_two_nodes_equals_one_process(data, cleanup, tmp_path, tasks_per_node):
     small, _ = data
@@ -242,6 +234,7 @@ def nodes_restored():
     cluster_env()
 
 
+@pytest.mark.timeout(1500)  # step 200 180 + again 240 + end 400 + reference 300 + start.sh after 300
 @pytest.mark.parametrize("how", ["down", "killed"])
 def test_a_lost_node_requeues_the_run_which_resumes_elsewhere_equal(nodes_restored, data, cleanup, tmp_path, how):
     _, long = data

@@ -79,6 +79,7 @@ def test_bad_settings_are_one_line_errors(dataset, tmp_path, overrides, message)
 @pytest.mark.parametrize("extra", [[], ["model.hidden_layers=1", "model.dropout=0.3", "optim.schedule=plateau",
                                         "optim.plateau_patience=0", "train.early_stopping_patience=6"]],
                          ids=["linear-lazy", "plateau-dropout-early-stopping"])
+@pytest.mark.timeout(1600)  # five clf train runs, 300 each
 def test_a_run_paused_at_rungs_and_resumed_equals_an_uninterrupted_run(dataset, tmp_path, extra):
     uninterrupted, paused = tmp_path / "A", tmp_path / "B"
     run_clf(*train_args(dataset, uninterrupted, *FULL, *extra), check=True)
@@ -101,6 +102,7 @@ def test_a_run_paused_at_rungs_and_resumed_equals_an_uninterrupted_run(dataset, 
 
 # --------------------------------------------------------------------------- sweeps ---
 
+@pytest.mark.timeout(1600)  # search 900 + runs 300 + reference run 300
 @pytest.mark.slow
 def test_local_halving_sweep_9_3_1_and_the_winner_equals_an_uninterrupted_run(dataset, tmp_path):
     """Packed (3 runs per task); unpacked local halving: the failed-run test below."""
@@ -139,6 +141,7 @@ def test_local_halving_sweep_9_3_1_and_the_winner_equals_an_uninterrupted_run(da
         assert pd.isna(row["test_f1"]) == (name != winner)
 
 
+@pytest.mark.timeout(1600)  # search 900 + runs 300 + rerun 300
 @pytest.mark.slow
 def test_a_failed_run_does_not_stop_the_search_and_resubmit_failed_reruns_it_to_its_rung(tmp_path):
     data = make_dataset(tmp_path / "data")

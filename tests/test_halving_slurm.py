@@ -20,6 +20,7 @@ def slurm():
     require_slurm()
 
 
+@pytest.mark.timeout(2500)  # search 1500 + runs 600 + reference run 300
 def test_slurm_halving_sweep_with_dependent_decision_jobs(dataset, tmp_path):
     sweep = tmp_path / "s"
     run_clf("submit", f"sweep_dir={sweep}", *SLURM, "cluster.runs_per_task=3", *dataset.overrides, *TINY,

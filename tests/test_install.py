@@ -75,6 +75,7 @@ def test_wheel_ships_the_config_tree(tmp_path):
     assert shipped and shipped <= names, sorted(shipped - names)
 
 
+@pytest.mark.timeout(2000)  # pip wheel, venv, pip install, clf train 300 each + status --wait 600
 @pytest.mark.slow
 def test_installed_wheel_trains_and_submits_from_another_directory(tmp_path, cache_dir):
     venv = fresh_venv(tmp_path, build_wheel(tmp_path))

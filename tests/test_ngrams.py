@@ -4,7 +4,6 @@ real run that resumes, predicts and explains with them (issue 12)."""
 from __future__ import annotations
 
 import signal
-import time
 from collections import Counter
 
 import pandas as pd
@@ -12,7 +11,7 @@ import pytest
 import torch
 
 from helpers import (HOMEWORK_TOKENS, corpus_words, make_dataset, one_line_error, popen_clf, run_clf, same_weights,
-                     train_args, write_homework_word2vec)
+                     train_args, wait_for_checkpoint, write_homework_word2vec)
 
 from clf.api import load_run
 from clf.config.compose import compose
@@ -21,7 +20,6 @@ from clf.data.ngrams import split_vocab
 from clf.data.tokenizer import Tokenizer
 from clf.data.vocab import UNK, Vocab
 from clf.errors import ClfError
-from clf.train import checkpoint
 from clf.train.loop import prepare_data
 
 # the references below tokenize with Tokenizer() (case kept), so these tests pin the case; WORDS: no bigrams
@@ -150,19 +148,7 @@ def test_a_vocabulary_with_a_word_after_the_bigrams_is_refused():
         split_vocab(Vocab.from_words(["a", "b", UNK, "a b", "c"]))
 
 
-def _wait_for_step(process, path, step: int, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"the run ended before step {step}: {process.communicate()[1]}"
-        try:
-            if checkpoint.read(path)["state"]["step"] >= step:
-                return
-        except Exception:  # not written yet, or being replaced
-            pass
-        time.sleep(0.01)
-    raise AssertionError(f"no checkpoint of step {step} within {timeout} s")
-
-
+@pytest.mark.timeout(1100)  # reference 300 + step 40 300 + kill 60 + resume 300
 @pytest.mark.slow
 def test_a_bigram_run_resumes_exactly_and_reloads_with_its_bigrams(tmp_path):
     data = make_dataset(tmp_path / "data", n_train=400)
@@ -172,7 +158,7 @@ def test_a_bigram_run_resumes_exactly_and_reloads_with_its_bigrams(tmp_path):
     run_clf(*train_args(data, reference, *extra), check=True)
     killed = tmp_path / "B"
     process = popen_clf(*train_args(data, killed, *extra))
-    _wait_for_step(process, killed / "checkpoints" / "last.pt", 40)
+    wait_for_checkpoint(process, killed, 40)
     process.send_signal(signal.SIGKILL)
     process.communicate(timeout=60)
     assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"

@@ -89,6 +89,7 @@ print(json.dumps({"status": result.status, "dynamo": "torch._dynamo" in sys.modu
 """
 
 
+@pytest.mark.timeout(700)  # the run 600
 def test_a_training_run_never_imports_dynamo(tmp_path):
     """torch._dynamo costs as long to import as torch; a run (with checkpoints, resume state,
     evaluations, predictions and retention) has no use for it."""

@@ -47,6 +47,7 @@ def test_chunks_and_the_setting_is_checked():
         check_cluster(cluster_from({"executor": "local", "runs_per_task": 0}))
 
 
+@pytest.mark.timeout(700)  # runs 300 + a run alone 300
 def test_packed_runs_share_a_process_and_each_equals_a_run_of_its_own(dataset, tmp_path):
     sweep = tmp_path / "s"
     run_clf("submit", f"sweep_dir={sweep}", *dataset.overrides, *TINY, "seed=0,1,2", "cluster.runs_per_task=2",
@@ -69,6 +70,7 @@ def test_packed_runs_share_a_process_and_each_equals_a_run_of_its_own(dataset, t
     assert "3 runs: 3 completed" in run_clf("status", str(sweep), check=True).stdout
 
 
+@pytest.mark.timeout(700)  # runs 300 + rerun 300
 def test_a_failed_run_fails_alone_in_its_task_and_resubmit_failed_reruns_it(dataset, tmp_path):
     sweep, missing = tmp_path / "s", tmp_path / "later" / "train.csv"
     copy = shutil.copy(dataset.train, tmp_path / "copy.csv")
@@ -88,6 +90,7 @@ def test_a_failed_run_fails_alone_in_its_task_and_resubmit_failed_reruns_it(data
         assert end_reasons(sweep / "runs" / name) == (["failed", "completed"] if name == bad else ["completed"])
 
 
+@pytest.mark.timeout(1100)  # step 200 300 + end 400 + reference 300
 def test_usr2_in_the_middle_of_a_task_requeues_it_and_the_current_run_resumes_exactly(tmp_path):
     data = make_dataset(tmp_path / "long-data", n_train=2000)
     overrides = [*data.overrides, *TINY, *LONG]

@@ -27,6 +27,7 @@ def end_reasons(run_dir: Path) -> list[str]:
     return [a["reason"] for a in map(json.loads, lines) if a["event"] == "end"]
 
 
+@pytest.mark.timeout(1100)  # step 200 300 + end 400 + reference 300
 def test_packed_task_preempted_in_its_middle_resumes_exactly(tmp_path):
     data = make_dataset(tmp_path / "long-data", n_train=2000)
     overrides = [*data.overrides, *TINY, *LONG, "train.max_steps=1500"]

@@ -20,7 +20,8 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from helpers import make_dataset, popen_clf, run_clf, train_args
+from helpers import (checkpoint_step, communicate_all, make_dataset, popen_clf, run_clf, train_args,
+                     wait_for_checkpoint)
 
 from clf.config.compose import compose
 from clf.train import checkpoint
@@ -52,34 +53,10 @@ def reference_runs(tmp_path_factory):
     for name, extra in CONFIGS.items():
         run_dir = root / f"A-{name}"
         processes[name] = (popen_clf(*train_args(data, run_dir, *COMMON, *extra)), run_dir)
-    runs = {}
-    for name, (process, run_dir) in processes.items():
-        _, stderr = process.communicate(timeout=600)
-        assert process.returncode == 0, stderr
-        runs[name] = run_dir
-    return data, runs
-
-
-def checkpoint_step(path: Path) -> int | None:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)["state"]["step"]
-    except Exception:  # not there yet, or being replaced
-        return None
-
-
-def wait_for_checkpoint(process: subprocess.Popen, run_dir: Path, min_step: int, timeout: float = 300) -> int:
-    """Poll until checkpoints/last.pt holds step >= min_step (the process must still be running)."""
-    path = run_dir / "checkpoints" / "last.pt"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            _, stderr = process.communicate()
-            raise AssertionError(f"run exited ({process.returncode}) before a checkpoint of step {min_step}:\n{stderr}")
-        step = checkpoint_step(path) if path.exists() else None
-        if step is not None and step >= min_step:
-            return step
-        time.sleep(0.002)
-    raise AssertionError(f"no checkpoint of step >= {min_step} within {timeout} s")
+    ended = communicate_all({name: process for name, (process, _) in processes.items()}, timeout=600)
+    for name, (returncode, stderr) in ended.items():
+        assert returncode == 0, f"{name}: {stderr}"
+    return data, {name: run_dir for name, (_, run_dir) in processes.items()}
 
 
 def start(data, run_dir: Path, config: str) -> subprocess.Popen:
@@ -97,7 +74,7 @@ def kill_at_random_step(data, run_dir: Path, config: str, rng: random.Random, lo
     """Start a run, SIGKILL it once a checkpoint of a random step is on disk; return that step."""
     process = start(data, run_dir, config)
     target = rng.randint(low, high)
-    wait_for_checkpoint(process, run_dir, target)
+    wait_for_checkpoint(process, run_dir, target, every=0.002)
     process.send_signal(signal.SIGKILL)
     process.communicate(timeout=60)
     assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
@@ -139,6 +116,7 @@ def assert_same_run(a: Path, b: Path) -> None:
         assert curve_a == curve_b, tag
 
 
+@pytest.mark.timeout(1700)  # reference_runs 600 + two kills (300 + 60 each) + resume 300
 @pytest.mark.parametrize("config", list(CONFIGS))
 def test_sigkill_at_random_step_then_resume_is_exact(reference_runs, tmp_path, config):
     data, runs = reference_runs
@@ -152,11 +130,12 @@ def test_sigkill_at_random_step_then_resume_is_exact(reference_runs, tmp_path, c
     assert_same_run(runs[config], run_dir), f"seed {SEED}, killed at {killed_at}"
 
 
+@pytest.mark.timeout(1400)  # reference_runs 600 + kill 300 + 60 + resume 300
 def test_truncated_last_checkpoint_falls_back_to_previous(reference_runs, tmp_path):
     data, runs = reference_runs
     run_dir = tmp_path / "B"
     process = start(data, run_dir, "plain")
-    wait_for_checkpoint(process, run_dir, random.Random(SEED).randint(20, 100))
+    wait_for_checkpoint(process, run_dir, random.Random(SEED).randint(20, 100), every=0.002)
     process.send_signal(signal.SIGKILL)
     process.communicate(timeout=60)
     last, previous = run_dir / "checkpoints" / "last.pt", run_dir / "checkpoints" / "previous.pt"
@@ -170,12 +149,13 @@ def test_truncated_last_checkpoint_falls_back_to_previous(reference_runs, tmp_pa
     assert_same_run(runs["plain"], run_dir)
 
 
+@pytest.mark.timeout(1400)  # reference_runs 600 + stop 300 + 120 + resume 300
 @pytest.mark.parametrize("sig,config", [(signal.SIGTERM, "plain"), (signal.SIGUSR2, "dropout-plateau")])
 def test_stop_signal_checkpoints_exits_75_and_resumes_exactly(reference_runs, tmp_path, sig, config):
     data, runs = reference_runs
     run_dir = tmp_path / "B"
     process = start(data, run_dir, config)
-    wait_for_checkpoint(process, run_dir, random.Random(f"{SEED}-{sig}").randint(6, 120))
+    wait_for_checkpoint(process, run_dir, random.Random(f"{SEED}-{sig}").randint(6, 120), every=0.002)
     process.send_signal(sig)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 75, stderr

@@ -44,6 +44,7 @@ def test_completed_run_keeps_best_and_a_final_record_by_default(data, tmp_path):
     assert "not retraining" in again.stderr
 
 
+@pytest.mark.timeout(700)  # two clf train runs, 300 each
 def test_a_run_stopped_after_its_final_record_makes_its_outputs_from_best_pt(data, tmp_path):
     """The final record is written before metrics.json and the predictions: a run killed between
     them, run again, writes the same outputs without training."""

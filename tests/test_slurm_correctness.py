@@ -27,6 +27,7 @@ NO_DEVICE = [o for o in TINY if not o.startswith("device=")]
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 
+@pytest.mark.timeout(700)  # two jobs, 300 each
 def test_gpu_profile_job_fails_with_the_cuda_line_before_training(tmp_path):
     data = make_dataset(tmp_path / "data", n_train=60, n_dev=20, n_test=20)
     failing, explicit = tmp_path / "gpu", tmp_path / "gpu-cpu"
@@ -44,6 +45,7 @@ def test_gpu_profile_job_fails_with_the_cuda_line_before_training(tmp_path):
             run_clf("cancel", sweep)
 
 
+@pytest.mark.timeout(1000)  # step 200 300 + end 600
 def test_preempted_job_survives_a_broken_checkout(checkout, tmp_path):  # noqa: F811 (fixture)
     data = make_dataset(tmp_path / "data", n_train=2000)
     sweep, run_dir = tmp_path / "sweep", tmp_path / "sweep" / "runs" / "run"

@@ -8,6 +8,8 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from helpers import TINY, make_dataset, run_clf
 from test_sweep import wait_final
 
@@ -38,6 +40,7 @@ def test_job_arguments_that_are_paths_become_absolute(tmp_path):
         "some words of a review", "/abs/path"]
 
 
+@pytest.mark.timeout(1300)  # four sweeps' ends, 300 each
 def test_resubmit_from_another_directory_uses_the_submit_directorys_files(tmp_path, tiny_run):
     """A run whose test file is missing and an aggregate job over an empty directory fail; once
     the files are there, ``clf resubmit`` run elsewhere completes both, reading and writing the

@@ -10,7 +10,6 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,7 @@ from clf.config.compose import compose, to_container
 from clf.errors import ClfError
 from clf.slurm.expand import plan, run_name
 from clf.slurm.profile import check_cluster, cluster_from, local_parameters
-from clf.slurm.status import load_status
+from clf.slurm.status import load_status, runner_alive
 from clf.train import checkpoint
 
 PLACE_KEYS = ("run_dir", "sweep_dir")
@@ -197,11 +196,11 @@ LONG = ["train.max_steps=2500", "train.eval_every=100", "train.checkpoint_every=
 @pytest.mark.slow
 def test_local_sweep_returns_at_once_then_completes(dataset, tmp_path):
     sweep = tmp_path / "s"
-    started = time.monotonic()
     result = run_clf("submit", f"sweep_dir={sweep}", *tiny(dataset), "model.num_heads=1,2", check=True)
-    assert time.monotonic() - started < 15
     assert "started 2 run(s) on this machine" in result.stdout
-    assert "completed" not in states(sweep).values()  # it did not wait
+    # it did not wait for the runs: none has ended, and the runner it started goes on with them
+    assert set(states(sweep).values()) <= {"pending", "running"}
+    assert runner_alive(json.loads((sweep / "sweep.json").read_text())["submissions"][0]["runner"])
     assert wait_final(sweep) == {"model.num_heads=1": "completed", "model.num_heads=2": "completed"}
     manifest = json.loads((sweep / "sweep.json").read_text())
     assert manifest["profile"] == "local" and manifest["executor"] == "local"
@@ -227,6 +226,7 @@ def test_submitting_into_an_existing_sweep_is_refused(dataset, tmp_path):
     wait_final(sweep)
 
 
+@pytest.mark.timeout(1000)  # status --wait 300 + runs 300 + rerun 300
 @pytest.mark.slow
 def test_local_failure_is_reported_and_resubmit_failed_reruns_only_it(dataset, tmp_path):
     sweep, missing = tmp_path / "s", tmp_path / "later" / "train.csv"
@@ -248,6 +248,7 @@ def test_local_failure_is_reported_and_resubmit_failed_reruns_only_it(dataset, t
     assert "nothing to resubmit" in nothing.stdout
 
 
+@pytest.mark.timeout(1200)  # step 200 180 + cancel 300 + rerun 300 + reference 300
 @pytest.mark.slow
 def test_local_cancel_then_resubmit_resumes_exactly(long_data, tmp_path):
     sweep, reference = tmp_path / "s", tmp_path / "reference"
@@ -274,6 +275,7 @@ def test_local_cancel_then_resubmit_resumes_exactly(long_data, tmp_path):
             json.loads((run_dir / "metrics.json").read_text())[key]
 
 
+@pytest.mark.timeout(1400)  # pipeline.sh 120 + three stages 400 each
 @pytest.mark.slow
 def test_local_pipeline_runs_its_stages_in_order(dataset, tmp_path):
     out = tmp_path / "pipeline"
