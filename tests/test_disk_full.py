@@ -87,6 +87,7 @@ def reference(disk_data, tmp_path_factory):
     return run_dir
 
 
+@pytest.mark.timeout(1200)  # waits: 120 + 300 + 300 s (the rerun), the reference run's 300 s
 def test_a_run_whose_disk_fills_stops_with_one_line_and_resumes_exactly(small_fs, disk_data, reference):
     data = disk_data
     run_dir = small_fs / "run"
@@ -130,6 +131,7 @@ def test_a_full_disk_is_one_line_for_submit_aggregate_and_w2v(small_fs, disk_dat
     assert not (vectors / "word2vec.pt").exists() and temp_files(small_fs) == []
 
 
+@pytest.mark.timeout(1500)  # waits: 180 + 300 + 300 s, the reference run's 300 s
 def test_a_run_in_a_sweep_fails_with_the_reason_in_status_and_resubmits_exactly(small_fs, disk_data, reference):
     """On the local runner; on Slurm: test_slurm_faults.py."""
     sweep_fills_up(small_fs, disk_data, reference, ["cluster=local"])

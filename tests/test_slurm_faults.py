@@ -1,6 +1,8 @@
 """Faults of a real cluster, on the local one: ``scontrol requeue`` that fails while the request
 goes through (a busy controller's lost reply, or the requeue's own kill reaching scontrol), fails
-without it going through, or never goes through; a sweep's file system that fills up mid-run.
+without it going through, or never goes through; a sweep's file system that fills up mid-run;
+slurmdbd down (sacct failing) under status, submit, cancel and a halving search; slurmctld
+restarted while a sweep runs and queues.
 
 Each scenario's job finds a ``scontrol`` wrapper first on its PATH (sbatch exports the submitting
 environment): it fails the chosen way and hands every other call to the real scontrol. The three
@@ -17,7 +19,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import TINY, make_dataset, run_clf, wait_final, wait_for
+from helpers import HALVING, REPO, TINY, make_dataset, run_clf, search_ended, wait_final, wait_for
 from test_disk_full import disk_data, reference, small_fs, sweep_fills_up  # noqa: F401 (fixtures)
 from test_slurm import LONG, SLURM, attempts, job_ids, run_record, slurm  # noqa: F401 (slurm: autouse fixture)
 
@@ -72,7 +74,7 @@ def end_records(sweep: Path) -> list[dict]:
     return [a for a in attempts(sweep / "runs" / "run") if a["event"] == "end"]
 
 
-@pytest.mark.timeout(1200)
+@pytest.mark.timeout(2100)  # the fixture's waits: 3 x 240 + 3 x 420 s (most run at once)
 def test_a_requeue_whose_scontrol_failed_but_went_through_is_recorded_as_a_requeue(requeues):
     sweep, final = requeues["went-through"]
     assert final == {"run": "completed"}
@@ -87,7 +89,7 @@ def test_a_requeue_whose_scontrol_failed_but_went_through_is_recorded_as_a_reque
     assert run_record(sweep / "runs" / "run", "metrics.json")["steps"] == 3000
 
 
-@pytest.mark.timeout(1200)
+@pytest.mark.timeout(2100)  # the same fixture (any of the three may set it up)
 def test_a_requeue_that_failed_without_going_through_is_retried(requeues):
     sweep, final = requeues["lost"]
     assert final == {"run": "completed"}
@@ -97,7 +99,7 @@ def test_a_requeue_that_failed_without_going_through_is_retried(requeues):
     assert "Socket timed out" in first["requeue"]["errors"][0]
 
 
-@pytest.mark.timeout(1200)
+@pytest.mark.timeout(2100)  # the same fixture (any of the three may set it up)
 def test_a_requeue_that_never_happens_fails_with_the_advice(requeues):
     sweep, final = requeues["never"]
     assert final == {"run": "failed"}
@@ -109,7 +111,84 @@ def test_a_requeue_that_never_happens_fails_with_the_advice(requeues):
     assert row["state"] == "failed" and "clf resubmit" in row["detail"]
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(1500)  # waits: 180 + 300 + 300 s, the reference run's 300 s
 def test_a_slurm_run_whose_disk_fills_fails_with_the_reason_and_resubmits_exactly(small_fs, disk_data,  # noqa: F811
                                                                                    reference):  # noqa: F811
     sweep_fills_up(small_fs, disk_data, reference, SLURM)
+
+
+# -- the controller and accounting restarted or down (maintenance on a real cluster) --
+
+STATE_DIR = Path(os.environ.get("CLF_SLURM_STATE", "/var/lib/clf-slurm"))  # slurm/local/lib.sh
+
+
+def stop_daemon(name: str) -> None:
+    """Stop one daemon of the local cluster (slurmctld, slurmdbd) and wait until it is gone."""
+    pid = int((STATE_DIR / "run" / f"{name}.pid").read_text().strip())
+    os.kill(pid, 15)
+    wait_for(lambda: not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text(),
+             60, f"{name} (pid {pid}) to stop")
+
+
+def start_cluster() -> None:
+    """slurm/local/start.sh: starts what is not running and waits until every node is usable."""
+    subprocess.run(["bash", str(REPO / "slurm" / "local" / "start.sh")], check=True, capture_output=True,
+                   timeout=300)
+
+
+def counts(sweep: Path) -> tuple[dict, list[str]]:
+    table = json.loads(run_clf("status", "--json", str(sweep), check=True).stdout)
+    return table["counts"], table["notes"]
+
+
+@pytest.mark.timeout(1800)  # waits: 300 + 240 + 300 + 300 + 1500 s, start.sh's 300 s
+def test_with_accounting_down_status_submit_cancel_and_halving_keep_working(tmp_path):
+    data = make_dataset(tmp_path / "data")
+    done = tmp_path / "done"
+    run_clf("submit", *SLURM, f"sweep_dir={done}", *data.overrides, *TINY, "seed=0,1", check=True)
+    assert set(wait_final(done, 300).values()) == {"completed"}
+    stop_daemon("slurmdbd")
+    try:
+        assert subprocess.run(["sacct", "--noheader"], capture_output=True).returncode != 0
+        # status: what the runs recorded, and a note naming the missing source
+        now, notes = counts(done)
+        assert now == {"completed": 2} and any(n.startswith("sacct failed") for n in notes), notes
+        # submit and cancel need only the controller
+        long = tmp_path / "long"
+        run_clf("submit", *SLURM, f"sweep_dir={long}", *data.overrides, *TINY, *LONG, "train.max_steps=100000",
+                "seed=0,1", check=True)
+        wait_for(lambda: counts(long)[0] == {"running": 2}, 240, "both long runs to run")
+        run_clf("cancel", str(long), check=True)
+        final = wait_final(long, 300)
+        assert set(final.values()) == {"cancelled"}, final
+        # successive halving: its decision jobs read the runs' files and submit the next rung
+        search = tmp_path / "search"
+        run_clf("submit", *SLURM, f"sweep_dir={search}", *data.overrides, *TINY, *HALVING, "model.num_heads=1,2,4",
+                check=True)
+        record = wait_for(lambda: search_ended(search), 1500, "the search to end", every=2)
+        assert record["winner"] and set(wait_final(search, 300).values()) == {"completed"}
+    finally:
+        start_cluster()
+    assert counts(done)[0] == {"completed": 2} and counts(long)[0] == {"cancelled": 2}
+
+
+@pytest.mark.timeout(1500)  # waits: 240 + 120 + 600 s, start.sh's 300 s
+def test_a_restarted_controller_loses_no_run_of_a_running_and_queued_sweep(tmp_path):
+    data = make_dataset(tmp_path / "data", n_train=2000)
+    sweep = tmp_path / "sweep"
+    run_clf("submit", *SLURM, "cluster.array_parallelism=2", f"sweep_dir={sweep}", *data.overrides, *TINY, *LONG,
+            "train.max_steps=1500", "seed=0,1,2,3", check=True)
+    wait_for(lambda: counts(sweep)[0] == {"running": 2, "pending": 2}, 240, "2 runs to run and 2 to queue")
+    stop_daemon("slurmctld")
+    try:
+        assert subprocess.run(["squeue"], capture_output=True).returncode != 0
+        # status from sacct and the runs' own files; nothing is taken for failed
+        now, notes = counts(sweep)
+        assert any(n.startswith("squeue failed") for n in notes), notes
+        assert set(now) <= {"running", "pending", "completed"}, now
+    finally:
+        start_cluster()
+    assert set(wait_final(sweep, 600).values()) == {"completed"}
+    for run_dir in (sweep / "runs").iterdir():
+        assert run_record(run_dir, "metrics.json")["steps"] == 1500
+        assert "lost" not in [a.get("reason") for a in attempts(run_dir)]
