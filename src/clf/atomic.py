@@ -33,8 +33,8 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _tmp_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}-{os.urandom(4).hex()}")
+def _tmp_name(path: Path, stem: str | None = None) -> Path:
+    return path.with_name(f".{stem or path.name}.tmp-{os.getpid()}-{os.urandom(4).hex()}")
 
 
 def remove_temp_files(directory: Path, names: Iterable[str] | None = None) -> list[Path]:
@@ -53,11 +53,14 @@ def remove_temp_files(directory: Path, names: Iterable[str] | None = None) -> li
     return removed
 
 
-def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
-    """Call ``write(f)`` on a temp file next to ``path``, then move it into place atomically."""
+def atomic_write(path: str | Path, write: Callable[[BinaryIO], None], temp_stem: str | None = None) -> Path:
+    """Call ``write(f)`` on a temp file next to ``path``, then move it into place atomically.
+
+    The temp file is ``.<name>.tmp-<pid>-<random>``, ``<name>`` being ``temp_stem`` where given
+    (for files whose own name a reader globs for, e.g. TensorBoard's ``*tfevents*``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_name(path)
+    tmp = _tmp_name(path, temp_stem)
     try:
         with open(tmp, "wb") as f:
             write(f)
@@ -74,8 +77,8 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
     return path
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    return atomic_write(path, lambda f: f.write(data))
+def atomic_write_bytes(path: str | Path, data: bytes, temp_stem: str | None = None) -> Path:
+    return atomic_write(path, lambda f: f.write(data), temp_stem)
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

@@ -18,6 +18,7 @@ from clf.names import TENSORBOARD
 from clf.train.distributed import Dist, sum_over_ranks
 from clf.train.progress import Progress
 from clf.train.saver import TrainState
+from clf.train.tb_resume import prepare_resumed_logdir
 
 
 class _NoWriter:
@@ -34,10 +35,16 @@ class Monitor:
 
     def __init__(self, cfg: DictConfig, run_dir: Path, state: TrainState, total: int, resumed: bool, ctx: Dist,
                  device: torch.device) -> None:
-        # hide what a killed run logged after its checkpoint: steps > state.step (its own step's
-        # loss and dev F1 were logged before the checkpoint was written, and are kept)
-        self.writer = (SummaryWriter(str(run_dir / TENSORBOARD), purge_step=state.step + 1 if resumed else None)
-                       if ctx.is_main else _NoWriter())
+        # what a killed run logged after its checkpoint (steps > state.step) leaves the event files;
+        # its own step's loss and dev F1 were logged before the checkpoint was written, and are kept.
+        # purge_step (a SessionLog.START; step 0 for a new run, so that a resume's counts as a
+        # restart) is for a TensorBoard already running: clf.train.tb_resume says why both
+        self.writer: SummaryWriter | _NoWriter = _NoWriter()
+        if ctx.is_main:
+            tb_dir = run_dir / TENSORBOARD
+            if resumed:
+                prepare_resumed_logdir(tb_dir, state.step)
+            self.writer = SummaryWriter(str(tb_dir), purge_step=state.step + 1 if resumed else 0)
         self.progress = Progress(cfg.train.progress if ctx.is_main else "none", total, state.step)
         self.log_every, self.ctx = cfg.train.log_every, ctx
         self.running_loss = torch.tensor(state.loss_sum, dtype=torch.float64, device=device)

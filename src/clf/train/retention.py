@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 
 from clf.atomic import atomic_torch_save, remove_temp_files
-from clf.names import CONFIG, METRICS
+from clf.names import CONFIG, METRICS, TENSORBOARD
 from clf.train import checkpoint
 
 log = logging.getLogger(__name__)
@@ -58,4 +58,4 @@ def remove_stale_temp_files(run_dir: Path) -> list[Path]:
     """Temp files that killed atomic writes of the trainer left in ``run_dir`` (call under the
     run's lock, so that no live writer owns them)."""
     return [*remove_temp_files(run_dir, TRAINER_FILES), *remove_temp_files(run_dir / "checkpoints"),
-            *remove_temp_files(run_dir / "predictions")]
+            *remove_temp_files(run_dir / "predictions"), *remove_temp_files(run_dir / TENSORBOARD)]
