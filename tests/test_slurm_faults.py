@@ -185,7 +185,8 @@ def test_a_restarted_controller_loses_no_run_of_a_running_and_queued_sweep(tmp_p
         # status from sacct and the runs' own files; nothing is taken for failed
         now, notes = counts(sweep)
         assert any(n.startswith("squeue failed") for n in notes), notes
-        assert set(now) <= {"running", "pending", "completed"}, now
+        # queued array tasks are not yet in accounting one by one: without squeue they are unknown
+        assert set(now) <= {"running", "pending", "completed", "unknown"} and "failed" not in now, now
     finally:
         start_cluster()
     assert set(wait_final(sweep, 600).values()) == {"completed"}
