@@ -6,7 +6,8 @@
 * ``train_args(dataset, run_dir, *extra)``: the overrides of a tiny, fast ``clf train`` run (``TINY``).
 * ``one_line_error(result)``: the single stderr line of a failed command.
 * successive halving: ``FULL``, ``HALVING``, ``GRID9``, ``check_rungs``, ``reference_run``, ``search_ended``;
-  ``slurm_answers`` (a usable Slurm cluster).
+  ``slurm_answers`` (a usable Slurm cluster); ``counting_path``, ``logged_calls`` (Slurm's commands
+  wrapped on PATH, each call logged).
 * waiting and comparing: ``wait_for``, ``wait_final``, ``states``, ``wait_for_checkpoint``,
   ``checkpoint_step``, ``communicate_all``, ``same_weights``, ``assert_weights_close``,
   ``attempt_times``; torchrun: ``torchrun``, ``finish``.
@@ -457,6 +458,40 @@ def slurm_answers() -> bool:
         return False
     return out.returncode == 0 and any(s.strip("*~#") in ("idle", "mixed", "allocated", "completing")
                                        for s in out.stdout.split())
+
+
+FAKE_MAX_ARRAY_SIZE = "CLF_FAKE_MAX_ARRAY_SIZE"
+
+
+def counting_path(bin_dir: Path, log: Path, commands: tuple[str, ...] = ("squeue", "sacct")) -> dict[str, str]:
+    """An environment whose PATH wraps ``commands`` in scripts that log each call (a line ``NAME
+    ARGS``) to ``log`` and exec the real command; and ``scontrol``, whose ``show config`` then says
+    MaxArraySize=$CLF_FAKE_MAX_ARRAY_SIZE when that is set (``clf submit`` splits sweeps as on a site
+    with small arrays, and the shared cluster's configuration is left alone)."""
+    import shlex
+    import shutil
+
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    log.touch()
+
+    def script(name: str, body: str) -> None:
+        (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+
+    for command in commands:
+        real = shutil.which(command)
+        assert real, f"{command} not found"
+        script(command, f'echo "{command} $*" >> {shlex.quote(str(log))}\nexec {shlex.quote(real)} "$@"')
+    scontrol = shlex.quote(shutil.which("scontrol") or "scontrol")
+    script("scontrol", f'if [ -n "${FAKE_MAX_ARRAY_SIZE}" ] && [ "$1" = show ] && [ "$2" = config ]; then\n'
+           f'  {scontrol} "$@" | sed "s/^MaxArraySize .*/MaxArraySize = ${FAKE_MAX_ARRAY_SIZE}/"\n'
+           f'else\n  exec {scontrol} "$@"\nfi')
+    return {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
+
+
+def logged_calls(log: Path) -> list[list[str]]:
+    """The calls ``counting_path``'s wrappers logged, each split into words."""
+    return [line.split() for line in log.read_text().splitlines()]
 
 
 # --- successive halving (test_halving.py, test_halving_slurm.py) ---

@@ -44,8 +44,8 @@ class FakeStatus:
 @pytest.mark.parametrize("executor, first", [("slurm", 30.0), ("local", 1.0)])
 def test_wait_sleeps_the_backed_off_intervals(monkeypatch, capsys, executor, first):
     answers = iter(["running"] * 5 + ["completed"])
-    monkeypatch.setattr("clf.slurm.status.load_status",
-                        lambda sweep: FakeStatus(FakeManifest(executor), [FakeRun(next(answers))]))
+    monkeypatch.setattr("clf.slurm.status.load_statuses",
+                        lambda sweeps: [FakeStatus(FakeManifest(executor), [FakeRun(next(answers))]) for _ in sweeps])
     slept: list[float] = []
     monkeypatch.setattr(status_command.time, "sleep", slept.append)
     assert status_command.main(["--wait", "--json", "sweep"]) == 0

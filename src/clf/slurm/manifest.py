@@ -95,6 +95,11 @@ class Manifest:
     def run_dir(self, run: RunEntry) -> Path:
         return Path(self.sweep_dir) / run.run_dir
 
+    def run_file(self, run: RunEntry, name: str) -> str:
+        """The path of file ``name`` in the run's directory, as a string: ``clf status`` opens two
+        per run, and pathlib's parsing of 10,000 paths cost it 0.2 s."""
+        return os.path.join(self.sweep_dir, run.run_dir, name)
+
     def run(self, name: str) -> RunEntry:
         for run in self.runs:
             if run.name == name:

@@ -1,5 +1,9 @@
-"""What Slurm says about a sweep's jobs: one ``squeue`` and one ``sacct`` call, run at the same
-time. Either may be missing (no Slurm here, accounting disabled): the caller then knows less.
+"""What Slurm says about sweeps' jobs: one ``squeue`` and one ``sacct`` call for all of them, however
+many runs and arrays (each names every job: ``--jobs 41,42,57``), run at the same time and while
+the caller reads the runs' files. Both commands ask the shared controller / accounting database,
+which big clusters rate-limit (submitit issue 1759, "too many sacct requests"), so never one call
+per run or array. Either may be missing (no Slurm here, accounting disabled): the caller then
+knows less.
 """
 
 from __future__ import annotations
@@ -10,6 +14,9 @@ import subprocess
 from dataclasses import dataclass
 
 TIMEOUT_S = 20
+# the longest --jobs value: Linux caps one argument at 128 KiB (MAX_ARG_STRLEN); 100,000 characters
+# hold about 11,000 distinct jobs, so only sweeps with more than that cost a second call
+MAX_JOBS_CHARS = 100_000
 _RANGE = re.compile(r"(?P<main>\d+)_\[(?P<ranges>[\d,\-]+)(%\d+)?\]")
 
 # Slurm's pending reasons, in words (https://slurm.schedmd.com/job_reason_codes.html)
@@ -107,6 +114,27 @@ def _finish(process: subprocess.Popen[str] | None, name: str, notes: list[str]) 
     return [line.split("|") for line in out.splitlines() if line.strip()]
 
 
+def _finish_all(processes: list[subprocess.Popen[str] | None], name: str,
+                notes: list[str]) -> list[list[str]] | None:
+    """Every call's rows; None if one of them did not answer (a part would pass for the whole)."""
+    answers = [_finish(process, name, notes) for process in processes]
+    if any(answer is None for answer in answers):
+        return None
+    return [row for answer in answers if answer is not None for row in answer]
+
+
+def job_lists(job_ids: list[str], limit: int = MAX_JOBS_CHARS) -> list[str]:
+    """``--jobs`` values naming the jobs (arrays) of ``job_ids``, each at most ``limit`` characters:
+    one value, unless the jobs are too many for one argument."""
+    lists: list[str] = []
+    for job in sorted({j.split("_")[0] for j in job_ids}, key=int):
+        if lists and len(lists[-1]) + 1 + len(job) <= limit:
+            lists[-1] += f",{job}"
+        else:
+            lists.append(job)
+    return lists
+
+
 SQUEUE_FORMAT = "%i|%T|%r|%M|%N"                                # job id, state, reason, elapsed, nodes
 SACCT_FORMAT = "JobID,State,ExitCode,Elapsed,NodeList"
 
@@ -124,18 +152,34 @@ def parse_sacct(lines: list[list[str]]) -> dict[str, QueueRow]:
             for fields in lines if len(fields) >= 5 for job in _expand(fields[0])}
 
 
+@dataclass
+class Query:
+    """squeue and sacct, started: Slurm answers while the caller reads files; ``answer`` waits."""
+
+    squeue: list[subprocess.Popen[str] | None]
+    sacct: list[subprocess.Popen[str] | None]
+
+    def answer(self) -> QueueInfo:
+        notes: list[str] = []
+        squeue_lines = _finish_all(self.squeue, "squeue", notes)
+        sacct_lines = _finish_all(self.sacct, "sacct", notes)
+        return QueueInfo(None if squeue_lines is None else parse_squeue(squeue_lines),
+                         None if sacct_lines is None else parse_sacct(sacct_lines), list(dict.fromkeys(notes)))
+
+
+def start(job_ids: list[str]) -> Query:
+    """squeue (jobs in the queue, pending reasons) and sacct (finished ones) for ``job_ids``' jobs,
+    started: one call of each (more only past ``MAX_JOBS_CHARS``); none without job ids."""
+    lists = job_lists(job_ids)
+    return Query([_start(["squeue", "--noheader", "--array", "--jobs", jobs, "--format", SQUEUE_FORMAT])
+                  for jobs in lists],
+                 [_start(["sacct", "--noheader", "--parsable2", "--allocations", "--jobs", jobs, "--format",
+                          SACCT_FORMAT]) for jobs in lists])
+
+
 def query(job_ids: list[str]) -> QueueInfo:
-    """squeue (jobs in the queue, pending reasons) and sacct (finished ones) for ``job_ids``' jobs."""
-    arrays = ",".join(sorted({j.split("_")[0] for j in job_ids}, key=int))
-    notes: list[str] = []
-    if not arrays:
-        return QueueInfo({}, {}, notes)
-    squeue = _start(["squeue", "--noheader", "--array", "--jobs", arrays, "--format", SQUEUE_FORMAT])
-    sacct = _start(["sacct", "--noheader", "--parsable2", "--allocations", "--jobs", arrays, "--format", SACCT_FORMAT])
-    squeue_lines = _finish(squeue, "squeue", notes)
-    sacct_lines = _finish(sacct, "sacct", notes)
-    return QueueInfo(None if squeue_lines is None else parse_squeue(squeue_lines),
-                     None if sacct_lines is None else parse_sacct(sacct_lines), notes)
+    """``start``, then wait for the answer."""
+    return start(job_ids).answer()
 
 
 def max_array_size() -> int | None:

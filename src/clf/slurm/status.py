@@ -5,6 +5,10 @@ The merge rules are two tables, ``SLURM_RULES`` and ``LOCAL_RULES``: the first r
 decides. In short: a run that recorded 'completed' is completed; otherwise squeue (jobs in the
 queue, with the pending reason in words), then sacct (finished jobs), then ``status.json``. A
 ``status.json`` written by an earlier submission of the run is ignored.
+
+However many runs, arrays and sweeps, one ``clf status`` asks Slurm once: one ``squeue`` and one
+``sacct`` for every job of every sweep (``clf.slurm.queue``), started before the runs' files are
+read so that Slurm answers meanwhile.
 """
 
 from __future__ import annotations
@@ -14,14 +18,14 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
-from clf.names import METRICS
+from clf.names import JOB_STATUS, METRICS
 from clf.names import STOPPED as STOPPED_AT_BUDGET
 from clf.slurm import jobfiles
 from clf.slurm.jobfiles import CANCELLED, COMPLETED, FAILED, INTERRUPTED, PENDING, REQUEUED, RUNNING
 from clf.slurm.manifest import Manifest, RunEntry
-from clf.slurm.queue import QueueInfo, QueueRow, explain, query
+from clf.slurm.queue import QueueInfo, QueueRow, explain, start
 
 UNKNOWN = "unknown"
 LABEL_WIDTH = 60
@@ -55,6 +59,10 @@ class RunStatus:
     detail: str = ""
     log: str | None = None
 
+    def to_json(self) -> dict[str, Any]:
+        """Its fields (all flat): ``dataclasses.asdict`` deep-copies each, 0.1 s for 5,000 runs."""
+        return dict(vars(self))
+
 
 @dataclass
 class SweepStatus:
@@ -72,20 +80,31 @@ class SweepStatus:
 
         halving = Halving.load(m.sweep_dir)
         return {"sweep_dir": m.sweep_dir, "name": m.name, "profile": m.profile, "executor": m.executor,
-                "counts": self.counts(), "notes": self.notes, "runs": [asdict(r) for r in self.runs],
+                "counts": self.counts(), "notes": self.notes, "runs": [r.to_json() for r in self.runs],
                 "halving": asdict(halving) if halving else None}
 
 
 def recorded_status(manifest: Manifest, run: RunEntry) -> dict[str, Any] | None:
     """The run's ``status.json`` if its current submission wrote it."""
-    record = jobfiles.read_status(manifest.run_dir(run))
+    record = jobfiles.read_json(manifest.run_file(run, JOB_STATUS))
     if record is None or record.get("submission") != run.submission:
         return None
     return record
 
 
-def _progress(status: RunStatus, run_dir: Path, recorded: dict[str, Any] | None) -> None:
-    metrics = jobfiles.read_json(run_dir / METRICS) or {}
+@dataclass(frozen=True)
+class RunFiles:
+    """What a run wrote: its ``status.json`` (its current submission's only) and ``metrics.json``."""
+
+    recorded: dict[str, Any] | None
+    metrics: dict[str, Any]
+
+    @classmethod
+    def read(cls, manifest: Manifest, run: RunEntry) -> "RunFiles":
+        return cls(recorded_status(manifest, run), jobfiles.read_json(manifest.run_file(run, METRICS)) or {})
+
+
+def _progress(status: RunStatus, metrics: dict[str, Any], recorded: dict[str, Any] | None) -> None:
     status.steps, status.total_steps = metrics.get("steps"), metrics.get("total_steps")
     if metrics.get("status") == STOPPED_AT_BUDGET and status.state == COMPLETED:
         status.detail = status.detail or f"stopped at step {status.steps} (its last rung's budget)"
@@ -230,20 +249,20 @@ def decide(rules: tuple[Rule, ...], sources: Any) -> Verdict:
     return next(rule.verdict(sources) for rule in rules if rule.holds(sources))
 
 
-def _row_status(manifest: Manifest, run: RunEntry, job_id: str | None, recorded: dict[str, Any] | None,
-                verdict: Verdict) -> RunStatus:
+def _row_status(manifest: Manifest, run: RunEntry, job_id: str | None, files: RunFiles, verdict: Verdict) -> RunStatus:
     status = RunStatus(run.name, run.label or run.name, verdict.state, job_id, detail=verdict.detail)
     if verdict.failure:
-        _failure(status, recorded, manifest, verdict.detail)
-    _progress(status, manifest.run_dir(run), recorded)
+        _failure(status, files.recorded, manifest, verdict.detail)
+    _progress(status, files.metrics, files.recorded)
     return status
 
 
-def _merge_slurm(manifest: Manifest, run: RunEntry, recorded: dict[str, Any] | None, info: QueueInfo) -> RunStatus:
-    sources = SlurmSources(recorded=(recorded or {}).get("state"), queued=(info.squeue or {}).get(run.job_id or ""),
+def _merge_slurm(manifest: Manifest, run: RunEntry, files: RunFiles, info: QueueInfo) -> RunStatus:
+    sources = SlurmSources(recorded=(files.recorded or {}).get("state"),
+                           queued=(info.squeue or {}).get(run.job_id or ""),
                            accounted=(info.sacct or {}).get(run.job_id or ""),
                            squeue_answered=info.squeue is not None, job_id=run.job_id)
-    return _row_status(manifest, run, run.job_id, recorded, decide(SLURM_RULES, sources))
+    return _row_status(manifest, run, run.job_id, files, decide(SLURM_RULES, sources))
 
 
 def _alive(pid: Any, marker: str) -> bool:
@@ -266,26 +285,36 @@ def runner_alive(runner: dict[str, Any] | None) -> bool | None:
     return _alive(runner.get("pid"), "clf.slurm.local_runner")
 
 
-def _merge_local(manifest: Manifest, run: RunEntry, recorded: dict[str, Any] | None) -> RunStatus:
+def _merge_local(manifest: Manifest, run: RunEntry, files: RunFiles) -> RunStatus:
     runner = manifest.submissions[run.submission].runner if run.submission < len(manifest.submissions) else None
-    record = recorded or {}
+    record = files.recorded or {}
     here = record.get("node") == socket.gethostname()
     working = not here or _alive(record.get("job_id"), "submitit") or _alive(record.get("pid"), "submitit")
     sources = LocalSources(recorded=record.get("state"), runner=runner_alive(runner),
                            runner_pid=(runner or {}).get("pid"), working=working, error=record.get("error"))
-    return _row_status(manifest, run, record.get("job_id"), recorded, decide(LOCAL_RULES, sources))
+    return _row_status(manifest, run, record.get("job_id"), files, decide(LOCAL_RULES, sources))
 
 
-def sweep_status(manifest: Manifest) -> SweepStatus:
-    recorded = {run.name: recorded_status(manifest, run) for run in manifest.runs}
+def _merged(manifest: Manifest, files: list[RunFiles], info: QueueInfo) -> SweepStatus:
     if manifest.executor != "slurm":
-        return SweepStatus(manifest, [_merge_local(manifest, run, recorded[run.name]) for run in manifest.runs])
-    info = query([run.job_id for run in manifest.runs if run.job_id])
+        return SweepStatus(manifest, [_merge_local(manifest, run, f) for run, f in zip(manifest.runs, files)])
     notes = list(info.notes)
     if info.sacct is None:
         notes.append("without sacct, finished jobs' states come from the runs' own status.json")
-    rows = [_merge_slurm(manifest, run, recorded[run.name], info) for run in manifest.runs]
-    return SweepStatus(manifest, rows, notes)
+    return SweepStatus(manifest, [_merge_slurm(manifest, run, f, info) for run, f in zip(manifest.runs, files)], notes)
+
+
+def sweep_statuses(manifests: list[Manifest]) -> list[SweepStatus]:
+    """Where each sweep stands: one squeue and one sacct call for the jobs of all Slurm sweeps, which
+    answer while the runs' files are read."""
+    query = start([run.job_id for m in manifests if m.executor == "slurm" for run in m.runs if run.job_id])
+    files = [[RunFiles.read(m, run) for run in m.runs] for m in manifests]
+    info = query.answer()
+    return [_merged(m, f, info) for m, f in zip(manifests, files)]
+
+
+def sweep_status(manifest: Manifest) -> SweepStatus:
+    return sweep_statuses([manifest])[0]
 
 
 def _elapsed(seconds: float | None) -> str:
@@ -330,5 +359,10 @@ def _halving_lines(status: SweepStatus) -> list[str]:
     return summary(halving, {run.name: run.state for run in status.runs}) if halving else []
 
 
+def load_statuses(sweep_dirs: Sequence[str | Path]) -> list[SweepStatus]:
+    """The sweeps' statuses, from one squeue and one sacct call for all of them."""
+    return sweep_statuses([Manifest.load(sweep) for sweep in sweep_dirs])
+
+
 def load_status(sweep_dir: str | Path) -> SweepStatus:
-    return sweep_status(Manifest.load(sweep_dir))
+    return load_statuses([sweep_dir])[0]
