@@ -1,7 +1,7 @@
 """Faults of a real cluster, on the local one: ``scontrol requeue`` that fails while the request
 goes through (a busy controller's lost reply, or the requeue's own kill reaching scontrol), fails
 without it going through, or never goes through; a sweep's file system that fills up mid-run;
-slurmdbd down (sacct failing) under status, submit, cancel and a halving search; slurmctld
+slurmdbd down (sacct failing) under status and submit; slurmctld
 restarted while a sweep runs and queues.
 
 Each scenario's job finds a ``scontrol`` wrapper first on its PATH (sbatch exports the submitting
@@ -19,7 +19,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import HALVING, REPO, TINY, make_dataset, run_clf, search_ended, wait_final, wait_for
+from helpers import REPO, TINY, make_dataset, run_clf, wait_final, wait_for
 from test_disk_full import disk_data, reference, small_fs, sweep_fills_up  # noqa: F401 (fixtures)
 from test_slurm import LONG, SLURM, attempts, job_ids, run_record, slurm  # noqa: F401 (slurm: autouse fixture)
 
@@ -141,8 +141,8 @@ def counts(sweep: Path) -> tuple[dict, list[str]]:
     return table["counts"], table["notes"]
 
 
-@pytest.mark.timeout(1800)  # waits: 300 + 240 + 300 + 300 + 1500 s, start.sh's 300 s
-def test_with_accounting_down_status_submit_cancel_and_halving_keep_working(tmp_path):
+@pytest.mark.timeout(1200)  # waits: 300 + 300 s, start.sh's 300 s
+def test_with_accounting_down_status_and_submit_keep_working(tmp_path):
     data = make_dataset(tmp_path / "data")
     done = tmp_path / "done"
     run_clf("submit", *SLURM, f"sweep_dir={done}", *data.overrides, *TINY, "seed=0,1", check=True)
@@ -153,23 +153,14 @@ def test_with_accounting_down_status_submit_cancel_and_halving_keep_working(tmp_
         # status: what the runs recorded, and a note naming the missing source
         now, notes = counts(done)
         assert now == {"completed": 2} and any(n.startswith("sacct failed") for n in notes), notes
-        # submit and cancel need only the controller
-        long = tmp_path / "long"
-        run_clf("submit", *SLURM, f"sweep_dir={long}", *data.overrides, *TINY, *LONG, "train.max_steps=100000",
-                "seed=0,1", check=True)
-        wait_for(lambda: counts(long)[0] == {"running": 2}, 240, "both long runs to run")
-        run_clf("cancel", str(long), check=True)
-        final = wait_final(long, 300)
-        assert set(final.values()) == {"cancelled"}, final
-        # successive halving: its decision jobs read the runs' files and submit the next rung
-        search = tmp_path / "search"
-        run_clf("submit", *SLURM, f"sweep_dir={search}", *data.overrides, *TINY, *HALVING, "model.num_heads=1,2,4",
-                check=True)
-        record = wait_for(lambda: search_ended(search), 1500, "the search to end", every=2)
-        assert record["winner"] and set(wait_final(search, 300).values()) == {"completed"}
+        # submit needs only the controller; its runs complete, and status says so without sacct
+        more = tmp_path / "more"
+        run_clf("submit", *SLURM, f"sweep_dir={more}", *data.overrides, *TINY, "seed=2,3", check=True)
+        assert set(wait_final(more, 300).values()) == {"completed"}
+        assert any(n.startswith("sacct failed") for n in counts(more)[1])
     finally:
         start_cluster()
-    assert counts(done)[0] == {"completed": 2} and counts(long)[0] == {"cancelled": 2}
+    assert counts(done)[0] == {"completed": 2} and counts(more)[0] == {"completed": 2}
 
 
 @pytest.mark.timeout(1500)  # waits: 240 + 120 + 600 s, start.sh's 300 s
