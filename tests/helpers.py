@@ -115,17 +115,23 @@ def communicate_all(processes: dict[str, subprocess.Popen], timeout: float) -> d
     return results
 
 
+def logging_wrapper(directory: Path, name: str, log: Path, prefix: str = "") -> None:
+    """``directory/name``: appends ``prefix`` and its arguments as a line to ``log``, then runs the
+    real ``name`` (the first on PATH now)."""
+    real = shutil.which(name)
+    assert real, f"{name} is not on PATH"
+    wrapper = directory / name
+    wrapper.write_text(f'#!/bin/sh\nprintf \'%s\\n\' "{prefix}$*" >> {shlex.quote(str(log))}\n'
+                       f'exec {shlex.quote(real)} "$@"\n')
+    wrapper.chmod(0o755)
+
+
 def command_log(directory: Path, *commands: str) -> tuple[dict[str, str], Callable[[str], list[str]]]:
     """``(env, calls)``: ``env`` puts wrappers of ``commands`` first on PATH, each recording its
     arguments as a line and then running the real command; ``calls(name)`` lists the lines."""
     directory.mkdir(parents=True, exist_ok=True)
     for name in commands:
-        real = shutil.which(name)
-        assert real, f"{name} is not on PATH"
-        wrapper = directory / name
-        wrapper.write_text(f'#!/bin/sh\nprintf \'%s\\n\' "$*" >> {shlex.quote(str(directory / (name + ".calls")))}\n'
-                           f'exec {shlex.quote(real)} "$@"\n')
-        wrapper.chmod(0o755)
+        logging_wrapper(directory, name, directory / f"{name}.calls")
 
     def calls(name: str) -> list[str]:
         log = directory / f"{name}.calls"
@@ -468,24 +474,15 @@ def counting_path(bin_dir: Path, log: Path, commands: tuple[str, ...] = ("squeue
     ARGS``) to ``log`` and exec the real command; and ``scontrol``, whose ``show config`` then says
     MaxArraySize=$CLF_FAKE_MAX_ARRAY_SIZE when that is set (``clf submit`` splits sweeps as on a site
     with small arrays, and the shared cluster's configuration is left alone)."""
-    import shlex
-    import shutil
-
     bin_dir.mkdir(parents=True, exist_ok=True)
     log.touch()
-
-    def script(name: str, body: str) -> None:
-        (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
-        (bin_dir / name).chmod(0o755)
-
     for command in commands:
-        real = shutil.which(command)
-        assert real, f"{command} not found"
-        script(command, f'echo "{command} $*" >> {shlex.quote(str(log))}\nexec {shlex.quote(real)} "$@"')
+        logging_wrapper(bin_dir, command, log, prefix=f"{command} ")
     scontrol = shlex.quote(shutil.which("scontrol") or "scontrol")
-    script("scontrol", f'if [ -n "${FAKE_MAX_ARRAY_SIZE}" ] && [ "$1" = show ] && [ "$2" = config ]; then\n'
+    (bin_dir / "scontrol").write_text(f'#!/bin/sh\nif [ -n "${FAKE_MAX_ARRAY_SIZE}" ] && [ "$1" = show ] && [ "$2" = config ]; then\n'
            f'  {scontrol} "$@" | sed "s/^MaxArraySize .*/MaxArraySize = ${FAKE_MAX_ARRAY_SIZE}/"\n'
-           f'else\n  exec {scontrol} "$@"\nfi')
+           f'else\n  exec {scontrol} "$@"\nfi\n')
+    (bin_dir / "scontrol").chmod(0o755)
     return {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
 
 

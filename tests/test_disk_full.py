@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import (LONG_TRAIN, TINY, make_dataset, one_line_error, popen_clf, run_clf, same_weights, wait_final,
+from helpers import (LONG_TRAIN, TINY, make_dataset, popen_clf, run_clf, same_weights, wait_final,
                      wait_for)
 
 from clf.train import checkpoint

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
-from clf.diskfull import DiskFull, as_disk_full
+from clf.diskfull import writing_into
 
 
 def fsync_dir(path: Path) -> None:
@@ -61,18 +61,16 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None], temp_stem:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_name(path, temp_stem)
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        converted = as_disk_full(exc, path)
-        if converted is exc:
+    with writing_into(path):
+        try:
+            with open(tmp, "wb") as f:
+                write(f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
             raise
-        raise converted from None  # DiskFull: the message says it all
     fsync_dir(path.parent)
     return path
 
@@ -108,25 +106,21 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
-    try:
-        yield tmp
-        for child in tmp.rglob("*"):
-            if child.is_file():
-                with open(child, "rb") as f:
-                    os.fsync(f.fileno())
-        old = None
-        if path.exists():
-            old = _tmp_name(path)
-            os.replace(path, old)
-        os.replace(tmp, path)
-        fsync_dir(path.parent)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        converted = as_disk_full(exc, path)
-        if isinstance(converted, DiskFull) and converted.path.is_relative_to(tmp):  # name the file asked for
-            converted = DiskFull(path / converted.path.relative_to(tmp), OSError(converted.errno, ""))
-        if converted is exc:
+    with writing_into(path, staged_in=tmp):
+        try:
+            yield tmp
+            for child in tmp.rglob("*"):
+                if child.is_file():
+                    with open(child, "rb") as f:
+                        os.fsync(f.fileno())
+            old = None
+            if path.exists():
+                old = _tmp_name(path)
+                os.replace(path, old)
+            os.replace(tmp, path)
+            fsync_dir(path.parent)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
             raise
-        raise converted from None  # DiskFull: the message says it all

@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -19,8 +20,8 @@ from typing import Iterator
 from clf.errors import ClfError
 
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
-WHAT_TO_DO = ("free space (or ask for more quota), then run the same command again (a run resumes from its last "
-              "checkpoint; a sweep's runs: `clf resubmit --failed {sweep}`)")
+RUN_AGAIN = ("run the same command again (a run resumes from its last checkpoint; a sweep's runs: "
+             "`clf resubmit --failed SWEEP`)")
 
 
 def is_disk_full(exc: BaseException) -> bool:
@@ -57,16 +58,19 @@ def free_space(path: str | Path) -> str:
 class DiskFull(ClfError):
     """A write failed because the file system or the quota is full."""
 
-    def __init__(self, path: str | Path, exc: OSError, sweep: str = "SWEEP") -> None:
+    def __init__(self, path: str | Path, exc: OSError) -> None:
         self.path, self.errno = Path(path), exc.errno
         self.what = "disk quota exceeded" if exc.errno == errno.EDQUOT else "no space left on device"
         self.space = free_space(path)
-        super().__init__(f"{self.what} while writing it ({self.space}); {WHAT_TO_DO.format(sweep=sweep)}", path)
+        super().__init__(self._message(RUN_AGAIN), path)
+
+    def _message(self, then: str) -> str:
+        return f"{self.what} while writing it ({self.space}); free space (or ask for more quota), then {then}"
 
     def in_sweep(self, sweep: str | Path) -> str:
         """The message with the sweep's own resubmit command (for a run's record in a sweep)."""
-        return f"{self.path}: {self.what} while writing it ({self.space}); free space (or ask for more quota), " \
-               f"then `clf resubmit --failed {sweep}` (the run resumes from its last checkpoint)"
+        return f"{self.path}: " + self._message(f"`clf resubmit --failed {sweep}` (the run resumes from its last "
+                                                "checkpoint)")
 
 
 def as_disk_full(exc: BaseException, path: str | Path) -> BaseException:
@@ -83,12 +87,18 @@ def written_file(exc: OSError) -> str | None:
 
 
 @contextmanager
-def writing_into(path: str | Path) -> Iterator[None]:
-    """Inside, a full disk raises ``DiskFull`` naming the file (or ``path``, when the error names none)."""
+def writing_into(path: str | Path, staged_in: Path | None = None) -> Iterator[None]:
+    """Inside, a full disk raises ``DiskFull`` naming the file (or ``path``, when the error names
+    none); a file under ``staged_in`` (a temp directory that becomes ``path``) is named under ``path``."""
     try:
         yield
-    except OSError as exc:
+    except (OSError, DiskFull) as exc:
         converted = as_disk_full(exc, path)
+        if converted is exc and not isinstance(exc, DiskFull):
+            raise
+        assert isinstance(converted, DiskFull)
+        if staged_in is not None and converted.path.is_relative_to(staged_in):
+            converted = DiskFull(Path(path) / converted.path.relative_to(staged_in), OSError(converted.errno, ""))
         if converted is exc:
             raise
         raise converted from None  # the message says it all
@@ -99,8 +109,6 @@ class LogFileHandler(logging.FileHandler):
     the same records still reach stderr, and the error that ends the run says what happened."""
 
     def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 (logging's name)
-        import sys
-
         if is_disk_full(sys.exc_info()[1] or Exception()):
             logging.getLogger().removeHandler(self)
             return

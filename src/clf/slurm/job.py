@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from clf.diskfull import DiskFull, as_disk_full, is_disk_full
+from clf.diskfull import DiskFull, as_disk_full
 from clf.slurm import jobfiles
 from clf.names import STOPPED
 from clf.slurm.manifest import KIND_TRAIN
@@ -160,9 +160,7 @@ def _error_text(exc: BaseException) -> str:
 def _record_failure(journal: Journal, spec: RunSpec, exc: BaseException) -> None:
     """The failure in the run's record; a full disk in its own words, also when the record itself
     cannot be written (then the job's log has the line, and Slurm's accounting the failure)."""
-    full = exc if isinstance(exc, DiskFull) else None
-    if full is None and is_disk_full(exc):
-        full = as_disk_full(exc, spec.run_dir)
+    full = as_disk_full(exc, spec.run_dir)
     if isinstance(full, DiskFull):
         message = full.in_sweep(spec.sweep_dir)
         log.error("run %s failed: %s", spec.name, message)
