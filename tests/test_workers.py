@@ -105,6 +105,7 @@ def test_a_run_is_taken_only_if_it_fits_or_the_worker_is_fresh():
     assert "left to a worker with more time" in decide("a", 1000, pace, late, now).why
     assert decide("a", 100_000, pace, fresh, now).take                            # longer than any limit
     assert "resumes in the next worker" in decide("a", 100_000, pace, fresh, now).why
+    assert "not known yet" in decide("a", None, pace, fresh, now).why
     assert not decide("a", None, pace, late, now).take                            # an unknown length
     pace.add(seconds=20.0, steps=1000)                                            # measured: 0.02 s per step
     assert decide("a", 1000, pace, late, now).take and pace.measured

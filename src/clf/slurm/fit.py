@@ -78,8 +78,9 @@ def decide(run: str, steps_left: int | None, pace: Pace, life: Lifetime, now: fl
     if need is not None and need <= left:
         return Decision(True, f"{run}: ~{need:.0f} s of {left:.0f} s left")
     if life.fresh(now) and left > STARTUP_S:
-        return Decision(True, f"{run}: takes longer than a time limit (~{need or 0:.0f} s); it checkpoints at "
-                              "the warning and resumes in the next worker")
+        length = "its length is not known yet" if need is None else f"~{need:.0f} s, longer than {left:.0f} s"
+        return Decision(True, f"{run}: {length}; a fresh worker takes it: at the warning it checkpoints and "
+                              "resumes in the next worker")
     what = f"~{need:.0f} s" if need is not None else "an unknown time"
     return Decision(False, f"{run} needs {what}, {max(0.0, left):.0f} s left: left to a worker with more time")
 
