@@ -103,7 +103,11 @@ def test_a_lost_worker_node_hands_its_run_to_another_worker_and_it_ends_equal(no
     starts = [a for a in records if a["event"] == "start"]
     print(f"node {how}: seed=0 again on {starts[-1]['node']} ({starts[-1]['job_id']}) after "
           f"{time.monotonic() - lost_at:.1f} s")
-    assert starts[0]["node"] == node and starts[-1]["node"] != node
+    assert starts[0]["node"] == node
+    # the other worker (on any node: this cluster's nodes share one machine) or the lost worker's
+    # job requeued by Slurm on a live node took it over
+    taken_over = (starts[-1]["job_id"], starts[-1]["restarts"]) != (worker, starts[0]["restarts"])
+    assert taken_over and (starts[-1]["job_id"] != worker or starts[-1]["node"] != node)
     assert ends(run_dir) == ["node-down" if how == "down" else "lost", "completed"]
     assert "resuming" in (run_dir / "train.log").read_text()
     _, stderr = reference.communicate(timeout=300)
