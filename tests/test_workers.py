@@ -180,7 +180,7 @@ def test_two_local_workers_of_two_slots_train_every_run_equal_to_a_run_of_its_ow
     common = [*dataset.overrides, *TINY]  # one thread per run, as in a slot of a 2-slot worker
     out = run_clf("submit", f"sweep_dir={sweep}", *common, "seed=0,1,2,3,4", "cluster.workers=2",
                   "cluster.runs_per_worker=2", check=True).stdout
-    assert "started 5 run(s)" in out
+    assert "started 5 run(s) on this machine through 2 worker(s) (2 run(s) at a time each" in out
     names = [run["name"] for run in json.loads((sweep / "sweep.json").read_text())["runs"]]
     assert wait_final(sweep) == {name: "completed" for name in names}
     dirs = [sweep / "runs" / name for name in names]
@@ -192,6 +192,8 @@ def test_two_local_workers_of_two_slots_train_every_run_equal_to_a_run_of_its_ow
     assert sum(r["runs_done"] for r in board.worker_records()) == 5
     for i, (name, run_dir) in enumerate(zip(names, dirs)):
         assert ends(run_dir) == ["completed"]
+        first = json.loads((run_dir / "attempts.jsonl").read_text().splitlines()[0])
+        assert first["code"]["dir"] == str(sweep / "code" / "0")  # slots import the sweep's code snapshot
         alone = tmp_path / f"alone{i}"
         run_clf("train", *common, name, f"run_dir={alone}", check=True)
         same_weights(alone, run_dir)
@@ -220,3 +222,28 @@ def test_a_run_whose_process_dies_is_retried_up_to_the_crash_limit_then_failed(d
     assert "its process died (signal SIGKILL)" in error and "died 2 times (cluster.max_crashes=2)" in error
     table = run_clf("status", str(sweep), check=True).stdout
     assert "died 2 times" in table and "1 failed" in table
+    out = run_clf("resubmit", str(sweep), "--failed", check=True).stdout  # new workers for the failed run
+    assert "resubmitted 1 run(s)" in out and "seed=0" in out
+    assert wait_final(sweep) == {"seed=0": "completed", "seed=1": "completed"}
+    assert ends(doomed) == ["crashed", "crashed", "completed"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_cancel_checkpoints_a_workers_runs_and_resubmit_resumes_them(dataset, tmp_path):
+    sweep = tmp_path / "s"
+    run_clf("submit", f"sweep_dir={sweep}", *dataset.overrides, *TINY, *LONG, "seed=0,1,2", "cluster.workers=1",
+            "cluster.runs_per_worker=2", check=True)
+    dirs = [sweep / "runs" / f"seed={i}" for i in range(3)]
+    wait_for(lambda: all(record(d, "metrics.json").get("steps", 0) >= 40 for d in dirs[:2]), 300,
+             "two runs to train at once past step 40")
+    assert record(dirs[2], "status.json") == {}  # the third waits for a free slot
+    run_clf("cancel", str(sweep), check=True)
+    assert wait_final(sweep) == {"seed=0": "cancelled", "seed=1": "cancelled", "seed=2": "cancelled"}
+    table = run_clf("status", str(sweep), check=True).stdout
+    assert table.count("stopped by a signal after a checkpoint") == 2 and "no worker is left to run it" in table
+    assert not Board.of(sweep, 0).claimed()  # released: nothing is held by a worker that is gone
+    run_clf("resubmit", str(sweep), check=True)
+    assert wait_final(sweep) == {"seed=0": "completed", "seed=1": "completed", "seed=2": "completed"}
+    assert ends(dirs[0]) == ["stopped-SIGTERM", "completed"] and ends(dirs[2]) == ["completed"]
+    assert "resuming" in (dirs[0] / "train.log").read_text()
