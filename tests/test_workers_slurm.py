@@ -19,6 +19,8 @@ from helpers import TINY, clf_env, command_log, run_clf, same_weights, wait_fina
 from test_greatlakes import CLASS, cluster_env, kill_node, nodes_restored, raw_job_id  # noqa: F401 (fixture)
 from test_slurm import LONG, attempts, cleanup, data, run_record, slurm  # noqa: F401 (fixtures)
 
+from clf.slurm.claims import Board
+
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 FAST = ["cluster.worker_heartbeat_s=2", "cluster.worker_dead_after_s=60"]
 
@@ -58,6 +60,10 @@ def test_two_workers_on_the_class_account_drain_a_sweep_and_a_sweep_after_it(dat
         assert run_record(alone, "metrics.json")["test_f1"] == run_record(sweep / "runs" / name, "metrics.json")["test_f1"]
     table = run_clf("status", str(sweep), check=True).stdout
     assert "4 runs: 4 completed" in table and "workers of submission 0:" in table
+    started = min(time.mktime(time.strptime(a["time"][:19], "%Y-%m-%dT%H:%M:%S")) for name in runs
+                  for a in attempts(sweep / "runs" / name) if a["event"] == "start")
+    for worker in Board.of(sweep, 0).worker_records():  # each knows its end from Slurm: 120 min after its start
+        assert abs(worker["end"] - (started + 120 * 60)) < 60, worker
 
 
 @pytest.mark.timeout(900)

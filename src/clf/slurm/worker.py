@@ -42,6 +42,7 @@ from clf.stop import EXIT_RESUMABLE, LOCAL_REQUEUE_EXIT, StopRequest
 log = logging.getLogger("clf.slurm.worker")
 POLL_S = 0.5
 SUSPECT_HEARTBEATS = 3      # a claim this many heartbeats old is checked with Slurm / the process table
+END_TIME_EVERY_S = 60       # how often a worker asks Slurm for its job's end time again
 
 
 @dataclass(frozen=True)
@@ -163,10 +164,17 @@ class Worker:
 
     # ----------------------------------------------------------------- lifetime ---
     def _lifetime(self, started: float) -> Lifetime:
+        """The job's end as Slurm has it (an administrator may change a running job's limit), else
+        its start plus its time limit."""
         end = slurm_end_time(self.info.job_id) if self.info.executor == "slurm" else None
         limit = self.spec.timeout_min * 60.0
+        self.life_read = time.time()
         return Lifetime(end=end or started + limit, limit_s=limit, warning_s=self.spec.signal_delay_s,
                         margin_s=TIME_LIMIT_MARGIN_S)
+
+    def _refresh_lifetime(self) -> None:
+        if self.info.executor == "slurm" and time.time() - self.life_read > END_TIME_EVERY_S:
+            self.life = self._lifetime(self.life.end - self.life.limit_s)
 
     def _previous_record(self) -> dict[str, Any] | None:
         return next((r for r in self.board.worker_records() if r.get("worker") == self.holder.worker), None)
@@ -221,6 +229,7 @@ class Worker:
     def _claim_next(self) -> str | None:
         """Claim the first pending run that fits this worker's time; take over dead claims first
         when nothing is pending."""
+        self._refresh_lifetime()
         for attempt in range(2):
             pending = self.board.pending(self.order)
             if not pending and attempt == 0:
