@@ -25,41 +25,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from pack_bench import clf, sweep_seconds  # noqa: E402 (bench/ is on sys.path when run as a script)
+
+SAME = ("dev_f1", "test_f1", "best_step", "steps")
 CLASS = ["cluster=greatlakes-standard", "cluster.account=si630f25_class", "cluster.cpus_per_task=1",
          "cluster.mem_gb=3"]
-SAME = ("dev_f1", "test_f1", "best_step", "steps")
-FINAL = ("completed", "failed", "cancelled")
-
-
-def clf(*args: str) -> str:
-    return subprocess.run([sys.executable, "-m", "clf", *args], check=True, capture_output=True, text=True).stdout
-
-
-def ended(sweep: Path) -> dict[str, str] | None:
-    runs = json.loads((sweep / "sweep.json").read_text())["runs"]
-    states = {}
-    for run in runs:
-        try:
-            states[run["name"]] = json.loads((sweep / run["run_dir"] / "status.json").read_text())["state"]
-        except (OSError, ValueError, KeyError):
-            return None
-    return states if all(s in FINAL for s in states.values()) else None
-
-
-def run_sweep(sweep: Path, overrides: list[str], timeout: float) -> float:
-    started = time.perf_counter()
-    clf("submit", *CLASS, f"sweep_dir={sweep}", *overrides)
-    deadline = time.monotonic() + timeout
-    while (states := ended(sweep)) is None:
-        if time.monotonic() > deadline:
-            clf("cancel", str(sweep))
-            raise SystemExit(f"{sweep}: not done after {timeout} s")
-        time.sleep(0.2)
-    seconds = time.perf_counter() - started
-    bad = {name: s for name, s in states.items() if s != "completed"}
-    if bad:
-        raise SystemExit(f"{sweep}: runs did not complete: {bad}")
-    return seconds
 
 
 def metrics(sweep: Path) -> dict[str, dict]:
@@ -72,7 +42,7 @@ def compare(name: str, root: Path, settings: list[tuple[str, list[str], int]], o
     rows = []
     for label, extra, slots in settings:
         sweep = root / f"{name}-{len(rows)}"
-        wall = run_sweep(sweep, [*overrides, *extra], timeout)
+        wall = sweep_seconds(sweep, [*CLASS, *overrides, *extra], timeout)
         rows.append((label, wall, slots, metrics(sweep)))
         print(f"  {label}: {wall:.1f} s", flush=True)
     base_wall, base = rows[0][1], rows[0][3]
