@@ -120,3 +120,28 @@ def test_a_lost_worker_node_hands_its_run_to_another_worker_and_it_ends_equal(no
     assert reference.returncode == 0, stderr
     same_weights(tmp_path / "ref", run_dir)
     assert run_record(run_dir, "metrics.json")["dev_f1"] == run_record(tmp_path / "ref", "metrics.json")["dev_f1"]
+
+
+@pytest.mark.timeout(1300)  # step 200 300 + end 600 + reference 300
+def test_a_worker_warned_of_its_time_limit_releases_its_run_requeues_and_the_run_resumes_exactly(data, cleanup,
+                                                                                                  tmp_path):
+    _, long = data
+    overrides = [*long.overrides, *TINY, *LONG, "train.max_steps=1500"]
+    sweep = tmp_path / "warned"
+    cleanup.append(sweep)
+    run_clf("submit", "cluster=slurm", "cluster.account=clf", "cluster.cpus_per_task=1", "cluster.mem_gb=1",
+            "cluster.workers=1", *FAST, f"sweep_dir={sweep}", *overrides, "seed=0,1", check=True)
+    first = sweep / "runs" / "seed=0"
+    status = wait_for(lambda: (lambda s: s if s.get("state") == "running" and run_record(
+        first, "metrics.json").get("steps", 0) >= 200 else None)(run_record(first, "status.json")),
+        300, "seed=0 to pass step 200")
+    subprocess.run(["scancel", "--signal=USR2", status["job_id"]], check=True)  # Slurm's warning, early
+    assert wait_final(sweep, 600) == {"seed=0": "completed", "seed=1": "completed"}
+    assert ends(first) == ["released", "completed"] and ends(sweep / "runs" / "seed=1") == ["completed"]
+    starts = [a for a in attempts(first) if a["event"] == "start"]
+    assert starts[1]["restarts"] == starts[0]["restarts"] + 1  # the worker requeued itself and claimed it again
+    assert "resuming" in (first / "train.log").read_text()
+    reference = tmp_path / "reference"
+    run_clf("train", *overrides, "seed=0", f"run_dir={reference}", check=True)
+    same_weights(reference, first)
+    assert run_record(reference, "metrics.json")["test_f1"] == run_record(first, "metrics.json")["test_f1"]
