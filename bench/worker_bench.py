@@ -11,6 +11,7 @@ slot training all the time; what is lost is queue waits, job starts, imports, da
 evaluation and writes.
 
     python bench/worker_bench.py [--short 48] [--steps 100] [--imdb 12] [--ks 4 8 12 24]
+        [--mixed-steps 25 50 100 400] [--skip-short]
         [--data ../shared/data/imdb --w2v ../shared/data/imdb-w2v]
 """
 
@@ -76,6 +77,9 @@ def main() -> None:
     parser.add_argument("--imdb-ks", type=int, nargs="*", default=[3, 6])
     parser.add_argument("--data", default="../shared/data/imdb")
     parser.add_argument("--w2v", default="../shared/data/imdb-w2v")
+    parser.add_argument("--mixed-steps", type=int, nargs="*", default=[],
+                        help="also demo runs of these lengths (x --short / their count seeds): runs that differ")
+    parser.add_argument("--skip-short", action="store_true")
     parser.add_argument("--timeout", type=float, default=3600)
     args = parser.parse_args()
     common = ["train.progress=none", "train.num_threads=1", "device=cpu"]
@@ -86,8 +90,14 @@ def main() -> None:
         clf("train", *common, f"train.max_steps={args.steps}", f"run_dir={root / 'warm'}")  # the token cache
         print(f"commit {code}, {time.strftime('%Y-%m-%d')}; load average {os.getloadavg()[0]:.1f} on "
               f"{os.cpu_count()} CPUs; class account: 2 running jobs", flush=True)
-        print(f"{args.short} demo runs of {args.steps} steps:", flush=True)
-        compare("short", root, settings(args.ks, args.short), short, args.timeout)
+        if not args.skip_short:
+            print(f"{args.short} demo runs of {args.steps} steps:", flush=True)
+            compare("short", root, settings(args.ks, args.short), short, args.timeout)
+        if args.mixed_steps:
+            steps = ",".join(map(str, args.mixed_steps))
+            mixed = [*common, f"train.max_steps={steps}", f"seed=range({args.short // len(args.mixed_steps)})"]
+            print(f"{args.short} demo runs of {steps} steps (in sweep order):", flush=True)
+            compare("mixed", root, settings(args.ks, args.short), mixed, args.timeout)
         if args.imdb:
             imdb = [*common, "data=imdb", f"data.dir={Path(args.data).absolute()}", "embeddings=word2vec",
                     f"embeddings.dir={Path(args.w2v).absolute()}", f"seed=range({args.imdb})"]

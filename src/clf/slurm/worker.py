@@ -267,7 +267,8 @@ class Worker:
         now = time.time()
         suspects = [c for c in self.board.active_claims()
                     if (c.holder is None or c.holder.worker != self.holder.worker)
-                    and now - c.heartbeat > SUSPECT_HEARTBEATS * self.spec.heartbeat_s]
+                    and (now - c.heartbeat > SUSPECT_HEARTBEATS * self.spec.heartbeat_s
+                         or (c.holder is not None and local_holder_alive(c.holder) is False))]
         if not suspects:
             return
         running = self._running_slurm_jobs([c.holder.worker for c in suspects if c.holder])
