@@ -93,6 +93,46 @@ def test_a_claim_of_a_finished_run_is_given_up(tmp_path):
     assert final(worker.specs["a"]) and not final(worker.specs["b"])
 
 
+def hold_lock(run_dir: str, held, release) -> None:
+    from clf.train.lock import hold_run_dir
+
+    with hold_run_dir(Path(run_dir), rank=0):
+        held.set()
+        release.wait(60)
+
+
+def test_a_run_whose_trainer_still_holds_its_lock_is_neither_taken_over_nor_claimed(tmp_path):
+    """A holder whose heartbeat stopped but whose trainer lives (a hung file server, say) keeps its run."""
+    import socket
+    import subprocess
+    import sys
+
+    from clf.slurm.claims import Holder
+
+    taker, claimer = worker_for(tmp_path, ["a"]), worker_for(tmp_path, ["b"])  # two workers, one queue
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = Holder(worker="local-1", incarnation=0, host=socket.gethostname(), pid=int(gone.stdout))
+    assert taker.board.try_claim("a", dead)
+    context = multiprocessing.get_context("fork")
+    held, release = context.Event(), context.Event()
+    trainers = [context.Process(target=hold_lock, args=(str(tmp_path / "runs" / n), held, release)) for n in "ab"]
+    try:
+        for trainer in trainers:
+            held.clear()
+            trainer.start()
+            assert held.wait(30)
+        assert taker._claim_next() is None  # a's holder is dead, but its run's lock is held
+        assert taker.board.claim_of("a").holder == dead  # given back to its holder
+        assert not (tmp_path / "runs" / "a" / "attempts.jsonl").exists()
+        assert claimer._claim_next() is None  # b: claimed, found locked, released
+        assert taker.board.claimed() == {"a"}
+    finally:
+        release.set()
+        for trainer in trainers:
+            trainer.join(30)
+    assert taker._claim_next() == "a" and claimer._claim_next() == "b"  # the trainers are gone
+
+
 # ------------------------------------------------------------------------ time fit ---
 
 def test_a_run_is_taken_only_if_it_fits_or_the_worker_is_fresh():

@@ -38,6 +38,7 @@ from clf.slurm.job import CRASH_REASONS, CRASHED, TIME_LIMIT_MARGIN_S, JobInfo, 
     start_task
 from clf.slurm.requeue import RequeueFailed, requeue_job
 from clf.stop import EXIT_RESUMABLE, LOCAL_REQUEUE_EXIT, StopRequest
+from clf.train.lock import held_elsewhere
 
 log = logging.getLogger("clf.slurm.worker")
 POLL_S = 0.5
@@ -247,6 +248,9 @@ class Worker:
                 if final(spec):  # finished by another worker between the listing and the claim
                     self.board.finish(name)
                     continue
+                if held_elsewhere(Path(spec.run_dir)):  # a trainer whose claim was taken away still trains it
+                    self.board.release(name, self.holder)
+                    continue
                 log.info("claimed %s (%s)", name, decision.why)
                 return name
             if first_no:
@@ -307,14 +311,12 @@ class Worker:
         spec = self.specs.get(claim.run)
         if spec is None or not self.board.break_claim(claim.run):
             return
-        from clf.train.lock import held_elsewhere
-
-        log.warning("took over %s: %s", claim.run, why)
-        if held_elsewhere(Path(spec.run_dir)):  # its trainer still lives: let it finish
-            log.warning("%s: its trainer still holds the run's lock; leaving it", claim.run)
-            if final(spec):
-                self.board.finish(claim.run)
+        if held_elsewhere(Path(spec.run_dir)):  # its trainer lives (only its heartbeat stopped): the claim is its
+            log.warning("%s: %s, but its trainer still holds the run's lock; leaving it", claim.run, why)
+            if claim.holder is not None:
+                self.board.try_claim(claim.run, claim.holder)
             return
+        log.warning("took over %s: %s", claim.run, why)
         if record_crash(spec, why, self.spec.max_crashes):
             self.board.finish(claim.run)
 
