@@ -28,7 +28,7 @@ from clf.slurm.worker import Worker, WorkerSpec, final
 from clf.slurm.worker_status import WORKER_RULES, WorkerSources
 from clf.stop import StopRequest
 
-LONG = ["train.max_steps=1500", "train.eval_every=100", "train.checkpoint_every=20", "train.log_every=50"]
+LONG = ["train.eval_every=100", "train.checkpoint_every=20", "train.log_every=50"]
 
 
 def worker_for(sweep: Path, names: list[str], **settings) -> Worker:
@@ -247,8 +247,8 @@ def test_two_local_workers_of_two_slots_train_every_run_equal_to_a_run_of_its_ow
 @pytest.mark.timeout(900)
 def test_a_run_whose_process_dies_is_retried_up_to_the_crash_limit_then_failed(dataset, tmp_path):
     sweep = tmp_path / "s"
-    run_clf("submit", f"sweep_dir={sweep}", *dataset.overrides, *TINY, *LONG, "seed=0,1", "cluster.workers=1",
-            "cluster.max_crashes=2", check=True)
+    run_clf("submit", f"sweep_dir={sweep}", *dataset.overrides, *TINY, *LONG, "train.max_steps=600", "seed=0,1",
+            "cluster.workers=1", "cluster.max_crashes=2", check=True)
     doomed, other = (sweep / "runs" / name for name in ("seed=0", "seed=1"))
     killed: list[int] = []
     for attempt in range(2):  # each time the run trains in a new process, that process is killed
@@ -272,8 +272,8 @@ def test_a_run_whose_process_dies_is_retried_up_to_the_crash_limit_then_failed(d
 @pytest.mark.timeout(900)
 def test_cancel_checkpoints_a_workers_runs_and_resubmit_resumes_them(dataset, tmp_path):
     sweep = tmp_path / "s"
-    run_clf("submit", f"sweep_dir={sweep}", *dataset.overrides, *TINY, *LONG, "seed=0,1,2", "cluster.workers=1",
-            "cluster.runs_per_worker=2", check=True)
+    run_clf("submit", f"sweep_dir={sweep}", *dataset.overrides, *TINY, *LONG, "train.max_steps=1500", "seed=0,1,2",
+            "cluster.workers=1", "cluster.runs_per_worker=2", check=True)
     dirs = [sweep / "runs" / f"seed={i}" for i in range(3)]
     wait_for(lambda: all(record(d, "metrics.json").get("steps", 0) >= 40 for d in dirs[:2]), 300,
              "two runs to train at once past step 40")

@@ -126,7 +126,7 @@ def test_a_lost_worker_node_hands_its_run_to_another_worker_and_it_ends_equal(no
 def test_a_worker_warned_of_its_time_limit_releases_its_run_requeues_and_the_run_resumes_exactly(data, cleanup,
                                                                                                   tmp_path):
     _, long = data
-    overrides = [*long.overrides, *TINY, *LONG, "train.max_steps=1500"]
+    overrides = [*long.overrides, *TINY, *LONG, "train.max_steps=800"]
     sweep = tmp_path / "warned"
     cleanup.append(sweep)
     run_clf("submit", "cluster=slurm", "cluster.account=clf", "cluster.cpus_per_task=1", "cluster.mem_gb=1",
