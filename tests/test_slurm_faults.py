@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from helpers import REPO, TINY, make_dataset, run_clf, search_ended, wait_final, wait_for
-from test_disk_full import disk_data, reference, small_fs, sweep_fills_up  # noqa: F401 (fixtures)
+from test_disk_full import small_fs, sweep_fills_up  # noqa: F401 (fixtures)
 from test_slurm import LONG, SLURM, attempts, job_ids, run_record, slurm  # noqa: F401 (slurm: autouse fixture)
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -113,8 +113,8 @@ def test_a_requeue_that_never_happens_fails_with_the_advice(requeues):
 
 @pytest.mark.timeout(1500)  # waits: 180 + 300 + 300 s, the reference run's 300 s
 def test_a_slurm_run_whose_disk_fills_fails_with_the_reason_and_resubmits_exactly(small_fs, disk_data,  # noqa: F811
-                                                                                   reference):  # noqa: F811
-    sweep_fills_up(small_fs, disk_data, reference, SLURM)
+                                                                                   disk_reference):
+    sweep_fills_up(small_fs, disk_data, disk_reference, SLURM)
 
 
 # -- the controller and accounting restarted or down (maintenance on a real cluster) --
