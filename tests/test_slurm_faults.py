@@ -55,8 +55,10 @@ def requeues(tmp_path_factory):
     for mode, sweep in sweeps.items():
         bin_dir = scontrol_wrapper(root / f"bin-{mode}", mode)
         path = f"{bin_dir}:{os.environ['PATH']}"
+        # a requeue that never happens is retried for cluster.requeue_window_s: the shortest there is
+        window = ["cluster.requeue_window_s=10"] if mode == "never" else []
         run_clf("submit", *SLURM, f"sweep_dir={sweep}", *data.overrides, *TINY, *LONG, "train.max_steps=3000",
-                env={"PATH": path}, check=True)
+                *window, env={"PATH": path}, check=True)
     try:
         for sweep in sweeps.values():
             run_dir = sweep / "runs" / "run"
