@@ -163,3 +163,44 @@ def test_the_cancel_record_covers_the_cancelled_submission_only(tmp_path):
     assert cancels.covering(record, run) is None  # resubmitted
     (tmp_path / "cancelled.json").write_text('{"57": {"time": ')
     assert cancels.load(tmp_path) == {}
+
+
+def fake_scancel(bin_dir, exit_status: int, message: str = ""):
+    """A PATH whose ``scancel`` prints ``message`` and exits ``exit_status`` (Slurm's own is not
+    asked: the sweep's job ids below are made up)."""
+    import os
+
+    bin_dir.mkdir()
+    (bin_dir / "scancel").write_text(f"#!/bin/sh\necho '{message}' >&2\nexit {exit_status}\n")
+    (bin_dir / "scancel").chmod(0o755)
+    return {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
+
+
+def slurm_sweep(sweep_dir):
+    """A Slurm sweep's manifest whose two runs are tasks of job 9999991 (submission 0)."""
+    from clf.slurm.manifest import Manifest, RunEntry, Submission
+
+    runs = [RunEntry(f"seed={i}", f"seed={i}", [f"seed={i}"]) for i in range(2)]
+    for i, run in enumerate(runs):
+        run.set_job(f"9999991_{i}")
+    manifest = Manifest("clf", "slurm", "slurm", str(sweep_dir), "2026-12-07T10:00:00+0000", {}, [], {},
+                        [Submission(AT, "submit", [r.name for r in runs], ["9999991"])], runs)
+    sweep_dir.mkdir()
+    manifest.save()
+    return manifest
+
+
+def test_cancel_records_what_slurm_cancelled_and_takes_it_back_when_scancel_fails(tmp_path):
+    from helpers import one_line_error, run_clf
+
+    from clf.slurm import cancels
+
+    sweep = tmp_path / "sweep"
+    slurm_sweep(sweep)
+    refused = run_clf("cancel", str(sweep), env=fake_scancel(tmp_path / "refuses", 1, "scancel: error: Access denied"))
+    assert refused.returncode != 0
+    assert one_line_error(refused).endswith("scancel 9999991 failed: scancel: error: Access denied")
+    assert cancels.load(sweep) == {}  # nothing is taken for cancelled that Slurm refused
+    run_clf("cancel", str(sweep), env=fake_scancel(tmp_path / "accepts", 0), check=True)
+    (entry,) = cancels.load(sweep).values()
+    assert list(cancels.load(sweep)) == ["9999991"] and entry.submission == 0

@@ -205,6 +205,8 @@ def _accounted_final(s: SlurmSources) -> Verdict:
 
 
 def _cancelled(s: SlurmSources) -> Verdict:
+    """clf cancel's own record: sacct may be down, or have no record of a task that never started;
+    the run's 'interrupted' or 'running' (killed before it could say more) is then no failure."""
     resumes = "; `clf resubmit` resumes it from its checkpoint" if s.recorded == INTERRUPTED else ""
     return Verdict(CANCELLED, f"cancelled by clf cancel at {s.cancelled}{resumes}")
 
