@@ -189,7 +189,7 @@ def test_with_accounting_down_status_submit_cancel_and_halving_keep_working(tmp_
         run_clf("cancel", str(long), check=True)
         wait_for(lambda: all_cancelled_by_clf(long, 3), 60, "the resubmitted runs to show cancelled")
         # successive halving decides from the runs' metrics.json: every run reached its rung, one won
-        record = wait_for(lambda: search_ended(search), 600, "the search to end", every=2)
+        record = wait_for(lambda: search_ended(search), 600, "the search to end")
         assert [len(rung["runs"]) for rung in record["rungs"]] == [2, 1], record
         assert all(score is not None for rung in record["rungs"] for score in rung["scores"].values()), record
         assert record["winner"] == record["rungs"][1]["runs"][0]
