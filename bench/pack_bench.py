@@ -40,9 +40,10 @@ def ended(sweep: Path) -> dict[str, str] | None:
     return states if all(s in FINAL for s in states.values()) else None
 
 
-def sweep_seconds(sweep: Path, overrides: list[str], timeout: float) -> float:
+def sweep_seconds(sweep: Path, submit_args: list[str], timeout: float) -> float:
+    """Wall seconds from ``clf submit SUBMIT_ARGS`` until every run recorded its end (all completed)."""
     started = time.perf_counter()
-    clf("submit", *SLURM, f"sweep_dir={sweep}", *GRID, *overrides)
+    clf("submit", f"sweep_dir={sweep}", *submit_args)
     deadline = time.monotonic() + timeout
     while (states := ended(sweep)) is None:
         if time.monotonic() > deadline:
@@ -76,9 +77,10 @@ def main() -> None:
         clf("train", *train, f"run_dir={root / 'warm'}")  # the demo data's token cache
         print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; 48 runs of {args.steps} steps, "
               f"4 array tasks at a time", flush=True)
-        one = sweep_seconds(root / "one", train, args.timeout)
+        one = sweep_seconds(root / "one", [*SLURM, *GRID, *train], args.timeout)
         print(f"1 run per task:  {one:.1f} s", flush=True)
-        packed = sweep_seconds(root / "packed", [*train, f"cluster.runs_per_task={args.runs_per_task}"], args.timeout)
+        packed = sweep_seconds(root / "packed", [*SLURM, *GRID, *train, f"cluster.runs_per_task={args.runs_per_task}"],
+                               args.timeout)
         print(f"{args.runs_per_task} runs per task: {packed:.1f} s", flush=True)
         a, b = metrics(root / "one"), metrics(root / "packed")
         same = sum(1 for run in a if a[run] == b.get(run))

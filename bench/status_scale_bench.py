@@ -4,7 +4,9 @@ calls of one ``clf status`` and its wall time (fresh process, as a user runs it)
 * a 5,000-run sweep submitted as 1 array;
 * the same split into 5 arrays of 1,000 (``scontrol show config`` wrapped to say MaxArraySize=1000),
   then 300 of its runs (60 per array) cancelled before they started and resubmitted into a 6th;
-* both sweeps in one ``clf status`` (10,000 runs, 7 arrays).
+* both sweeps in one ``clf status`` (10,000 runs, 7 arrays);
+* with ``--workers N``, the same number of runs drained by N workers (``cluster.workers``: one
+  array of N tasks, the runs' rows from their claims).
 
 Sweeps are submitted with this checkout's ``clf submit`` (held: nothing runs; cancelled at the
 end). Every run gets a ``status.json`` and a ``metrics.json`` (the first 400 of every 1,000
@@ -12,7 +14,7 @@ completed, the rest pending), the most files ``clf status`` reads. squeue and sa
 PATH by scripts that log each call and exec the real command (tests/helpers.py: counting_path).
 ``--baseline-src`` also times another checkout's ``src`` (e.g. the commit before) on the same sweeps.
 
-    python bench/status_scale_bench.py [--runs 5000] [--arrays 5] [--repeats 5] [--baseline-src DIR]
+    python bench/status_scale_bench.py [--runs 5000] [--arrays 5] [--repeats 5] [--workers 2] [--baseline-src DIR]
 """
 
 from __future__ import annotations
@@ -98,6 +100,7 @@ def main() -> None:
     parser.add_argument("--arrays", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--baseline-src", type=Path, help="also time clf status from this src directory")
+    parser.add_argument("--workers", type=int, default=0, help="also a sweep through this many workers")
     args = parser.parse_args()
     trees = {"": str(REPO / "src")}
     if args.baseline_src:
@@ -114,6 +117,12 @@ def main() -> None:
                     f"seed=range({args.runs})", env={**env, **capped})
                 write_run_files(sweep, args.runs // args.arrays)
             moved = resubmit_some(split, args.runs // args.arrays, env)
+            workers = root / "workers"
+            if args.workers:
+                sweeps.append(workers)
+                clf("submit", *SLURM, f"sweep_dir={workers}", "+cluster.additional_parameters.hold=true",
+                    f"cluster.workers={args.workers}", *small, f"seed=range({args.runs})", env=env)
+                write_run_files(workers, args.runs)
             rows = []
             for suffix, src in trees.items():
                 tree_env = {**env, "PYTHONPATH": src}
@@ -122,6 +131,9 @@ def main() -> None:
                                 [split], tree_env, log, args.repeats)
                 rows += measure(f"both sweeps together ({2 * args.runs} runs){suffix}", [one, split], tree_env, log,
                                 args.repeats)
+                if args.workers and not suffix:
+                    rows += measure(f"{args.runs} runs through {args.workers} workers", [workers], tree_env, log,
+                                    args.repeats)
         finally:
             submitted = [str(sweep) for sweep in sweeps if (sweep / "sweep.json").exists()]
             if submitted:

@@ -104,11 +104,13 @@ def test_a_run_paused_at_rungs_and_resumed_equals_an_uninterrupted_run(dataset, 
 
 @pytest.mark.timeout(1600)  # search 900 + runs 300 + reference run 300
 @pytest.mark.slow
-def test_local_halving_sweep_9_3_1_and_the_winner_equals_an_uninterrupted_run(dataset, tmp_path):
-    """Packed (3 runs per task); unpacked local halving: the failed-run test below."""
+@pytest.mark.parametrize("how", [["cluster.runs_per_task=3"], ["cluster.workers=2"]], ids=["packed", "workers"])
+def test_local_halving_sweep_9_3_1_and_the_winner_equals_an_uninterrupted_run(dataset, tmp_path, how):
+    """Packed (3 runs per task) and through workers (each rung's runs are a queue two workers
+    drain); unpacked local halving: the failed-run test below."""
     sweep = tmp_path / "s"
     result = run_clf("submit", f"sweep_dir={sweep}", *dataset.overrides, *TINY, *HALVING, *GRID9,
-                     "cluster.runs_per_task=3", *LOCAL_PARALLEL, check=True)
+                     *how, *LOCAL_PARALLEL, check=True)
     assert "successive halving: rung 1 of 3 (10 / 30 / 90 steps, eta 3)" in result.stdout
     record = wait_for(lambda: search_ended(sweep), 900, "the search to end")
     final = wait_final(sweep, timeout=300)

@@ -133,8 +133,16 @@ def _summary(manifest, submission, cluster, seconds: float) -> str:
         pass
     if cluster.executor == "slurm":
         target = ", ".join(f"{k} {getattr(cluster, k)}" for k in ("partition", "account") if getattr(cluster, k))
-        head = (f"submitted {n} run(s) as Slurm job {' '.join(submission.job_ids)} "
-                f"({cluster.array_parallelism} at a time{', ' + target if target else ''})")
+        if submission.workers:
+            head = (f"submitted {n} run(s) to {submission.workers} worker(s) ({cluster.runs_per_worker} run(s) "
+                    f"at a time each) as Slurm job {' '.join(submission.job_ids)}"
+                    f"{' (' + target + ')' if target else ''}")
+        else:
+            head = (f"submitted {n} run(s) as Slurm job {' '.join(submission.job_ids)} "
+                    f"({cluster.array_parallelism} at a time{', ' + target if target else ''})")
+    elif submission.workers:
+        head = (f"started {n} run(s) on this machine through {submission.workers} worker(s) "
+                f"({cluster.runs_per_worker} run(s) at a time each; runner pid {submission.runner['pid']})")
     else:
         head = (f"started {n} run(s) on this machine ({cluster.array_parallelism} at a time; "
                 f"runner pid {submission.runner['pid']})")
@@ -151,6 +159,11 @@ def _dry_run(sweep_dir: Path, runs, cluster, name: str) -> int:
         from clf.compat.submitit import sbatch_script
         from clf.slurm.profile import job_name, slurm_parameters
 
+        from clf.slurm.launch import worker_count
+
         params = slurm_parameters(cluster, job_name(name), None)
-        print(sbatch_script(sweep_dir / "jobs", len(runs), **params))
+        workers = worker_count(cluster, runs)
+        if workers:
+            print(f"{workers} worker job(s) drain the {len(runs)} run(s) ({cluster.runs_per_worker} at a time each)")
+        print(sbatch_script(sweep_dir / "jobs", workers or len(runs), **params))
     return 0

@@ -146,6 +146,12 @@ class ClusterConfig:
     tasks_per_node: int = 1                 # > 1: data-parallel training, one process per task
     array_parallelism: int = 2              # array tasks of a sweep running at the same time
     runs_per_task: int = 1                  # > 1: each array task trains this many runs in turn (clf.slurm.pack)
+    workers: int = 0                        # > 0: this many worker jobs drain the sweep's queue (clf.slurm.worker)
+    runs_per_worker: int = 1                # runs a worker trains at once, each in a process of its own
+    worker_seconds_per_step: float = 0.05   # a run's wall seconds per step before a worker has measured its own
+    worker_heartbeat_s: int = 15            # a worker touches its claims this often
+    worker_dead_after_s: int = 600          # a claim this long without a heartbeat is dead, whatever Slurm says
+    max_crashes: int = 5                    # a worker's run whose process died this many times is failed
     signal_delay_s: int = 120               # USR2 this long before the time limit: checkpoint, requeue
     max_num_timeout: int = 3                # requeues after time limits ...
     max_num_preempt: int = 3                # ... and after preemptions, per job

@@ -44,6 +44,9 @@ log = logging.getLogger("clf.slurm.job")
 TIME_LIMIT_MARGIN_S = 60      # Slurm checks time limits (and sends the USR2 warning) every ~30 s
 REQUEUE_MIN_WINDOW_S = 10     # retries of a failed `scontrol requeue` stop after cluster.requeue_window_s or,
                               # near the time limit, at the limit (but try this long)
+RELEASED = "released"         # a worker's run stopped at a checkpoint and went back to its queue
+CRASHED = "crashed"           # a worker's run whose process died (the worker recorded it)
+CRASH_REASONS = ("lost", CRASHED, "node-down")   # attempts that count towards cluster.max_crashes
 
 
 @dataclass(frozen=True)
@@ -150,7 +153,7 @@ def _iso(seconds: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(seconds))
 
 
-def _error_text(exc: BaseException) -> str:
+def error_text(exc: BaseException) -> str:
     """The exception as one line (a ClfError's message, else ``Type: message``)."""
     from clf.errors import ClfError, one_line
 
@@ -170,7 +173,7 @@ def _record_failure(journal: Journal, spec: RunSpec, exc: BaseException) -> None
         except DiskFull as again:
             log.error("run %s: its record could not be written either: %s", spec.name, again.in_sweep(spec.sweep_dir))
         return
-    journal.end(jobfiles.FAILED, "failed", _error_text(exc))
+    journal.end(jobfiles.FAILED, "failed", error_text(exc))
     log.error("run %s failed:\n%s", spec.name, traceback.format_exc())
 
 
@@ -235,8 +238,13 @@ def _node_down(node: str) -> bool:
 
 
 def _after_interrupt(spec: RunSpec, info: JobInfo, journal: Journal | None, signal_name: str | None,
-                     task_started: float) -> dict[str, Any]:
-    """USR2: requeue (within the caps; exits) or give up (raises); SIGTERM/SIGINT: end the attempt."""
+                     task_started: float, requeue: bool = True) -> dict[str, Any]:
+    """USR2: requeue (within the caps; exits) or give up (raises); SIGTERM/SIGINT: end the attempt.
+    ``requeue=False`` (a worker's slot): USR2 ends the attempt too; the worker releases the run."""
+    if signal_name == "SIGUSR2" and not requeue:
+        if journal:
+            journal.end(jobfiles.REQUEUED, RELEASED)
+        return {"status": jobfiles.INTERRUPTED, "signal": signal_name}
     if signal_name != "SIGUSR2":
         if journal:
             lost = info.executor == "slurm" and _node_down(info.node)  # Slurm kills (SIGTERM) a DOWN node's jobs
@@ -280,9 +288,11 @@ def ignore_late_warnings() -> None:
     signal.signal(signal.SIGUSR2, signal.SIG_IGN)
 
 
-def run_one(spec: RunSpec, info: JobInfo, stop: StopRequest, task_started: float) -> dict[str, Any]:
+def run_one(spec: RunSpec, info: JobInfo, stop: StopRequest, task_started: float,
+            requeue: bool = True) -> dict[str, Any]:
     """Run (or resume) one run with its record: returns when it completed, raises when it failed,
-    requeues (SystemExit) or returns 'interrupted' when a signal stopped it."""
+    requeues (SystemExit) or returns 'interrupted' when a signal stopped it (``requeue=False``:
+    returns 'interrupted' after USR2 as well)."""
     journal = Journal(spec, info) if info.rank == 0 else None
     if journal:
         journal.start()
@@ -301,8 +311,9 @@ def run_one(spec: RunSpec, info: JobInfo, stop: StopRequest, task_started: float
         if journal:
             journal.end(jobfiles.COMPLETED, "completed" if state == jobfiles.COMPLETED else "stopped-at-budget")
         return {"status": jobfiles.COMPLETED, "run_dir": spec.run_dir}
-    ignore_late_warnings()
-    return _after_interrupt(spec, info, journal, signal_name, task_started)
+    if requeue:
+        ignore_late_warnings()
+    return _after_interrupt(spec, info, journal, signal_name, task_started, requeue)
 
 
 def run_job(spec: RunSpec) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from clf.config.schema import ClusterConfig
 from clf.errors import ClfError, one_line
 from clf.slurm import jobfiles, profile
 from clf.slurm.job import RunSpec
-from clf.slurm.manifest import MANIFEST, Manifest, RunEntry, Submission, now_iso
+from clf.slurm.manifest import KIND_TRAIN, MANIFEST, Manifest, RunEntry, Submission, now_iso
 from clf.slurm.queue import max_array_size, scancel
 
 _JOB_ID = re.compile(r"\d+(_\d+)?")
@@ -47,6 +47,40 @@ def task_of(specs: list[RunSpec], runs_per_task: int) -> list[tuple[Callable[[An
     if runs_per_task == 1:
         return [(run_job, spec) for spec in specs]
     return [(run_task, TaskSpec(tuple(group))) for group in chunks(specs, runs_per_task)]
+
+
+def worker_count(cluster: ClusterConfig, runs: list[RunEntry]) -> int:
+    """How many worker jobs drain these runs (0: none; one task per run or group). Only training
+    runs go through workers: a ``clf <command>`` job or a halving decision is one job."""
+    if not cluster.workers or any(run.kind != KIND_TRAIN for run in runs):
+        return 0
+    return max(1, min(cluster.workers, -(-len(runs) // cluster.runs_per_worker)))
+
+
+def worker_tasks(manifest: Manifest, specs: list[RunSpec], cluster: ClusterConfig, index: int,
+                 count: int) -> list[tuple[Callable[[Any], Any], Any]]:
+    """``count`` worker tasks, each draining the submission's whole queue (``clf.slurm.worker``)."""
+    from clf.slurm.claims import Board
+    from clf.slurm.worker import WorkerSpec, run_worker
+
+    Board.of(manifest.sweep_dir, index).create()
+    spec = WorkerSpec(sweep_dir=manifest.sweep_dir, submission=index, runs=tuple(specs),
+                      slots=cluster.runs_per_worker, heartbeat_s=cluster.worker_heartbeat_s,
+                      dead_after_s=cluster.worker_dead_after_s, max_crashes=cluster.max_crashes,
+                      seconds_per_step=cluster.worker_seconds_per_step, timeout_min=cluster.timeout_min,
+                      signal_delay_s=cluster.signal_delay_s,
+                      max_requeues=cluster.max_num_timeout + cluster.max_num_preempt)
+    return [(run_worker, spec)] * count
+
+
+def submission_tasks(manifest: Manifest, runs: list[RunEntry], specs: list[RunSpec], cluster: ClusterConfig,
+                     index: int) -> tuple[list[tuple[Callable[[Any], Any], Any]], Callable[[int], int]]:
+    """The tasks a submission's job array runs, and which task trains the i-th run (workers: all
+    of them; the first task's job id stands for the array)."""
+    workers = worker_count(cluster, runs)
+    if workers:
+        return worker_tasks(manifest, specs, cluster, index, workers), lambda i: 0
+    return task_of(specs, cluster.runs_per_task), lambda i: i // cluster.runs_per_task
 
 
 def resolve_after(after: dict[str, list[str]], executor: str) -> str | None:
@@ -101,9 +135,13 @@ def submit(manifest: Manifest, runs: list[RunEntry], cluster: ClusterConfig, kin
             record = {"state": jobfiles.PENDING, "error": None, "submission": index}
             jobfiles.write_status(manifest.run_dir(run), record)
     manifest.submissions.append(submission)
+    submission.workers = worker_count(cluster, runs)
     if cluster.executor == "slurm":
-        task_ids = _submit_slurm(manifest, task_of(specs, cluster.runs_per_task), cluster, submission.dependency)
-        job_ids = [task_ids[i // cluster.runs_per_task] for i in range(len(runs))]
+        tasks, task_index = submission_tasks(manifest, runs, specs, cluster, index)
+        task_ids = _submit_slurm(manifest, tasks, cluster, submission.dependency)
+        job_ids = [task_ids[task_index(i)] for i in range(len(runs))]
+        if submission.workers:  # a worker run is trained by whichever worker claims it: the array stands for it
+            job_ids = [job_id.split("_")[0] for job_id in job_ids]
         for run, job_id in zip(runs, job_ids):
             run.set_job(job_id)
         submission.job_ids = sorted({j.split("_")[0] for j in job_ids}, key=int)

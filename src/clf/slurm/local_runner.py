@@ -21,7 +21,7 @@ from typing import Any
 
 from clf.compat.submitit import local_process
 from clf.slurm import jobfiles
-from clf.slurm.launch import make_spec, task_of
+from clf.slurm.launch import make_spec, submission_tasks, task_of
 from clf.slurm.manifest import Manifest, RunEntry
 from clf.slurm.pack import chunks
 from clf.slurm.profile import cluster_from, local_parameters
@@ -102,7 +102,13 @@ def run_submission(manifest: Manifest, index: int, stop: threading.Event) -> Non
     executor = submitit.LocalExecutor(folder=manifest.jobs_dir, max_num_timeout=cluster.max_num_timeout)
     executor.update_parameters(**local_parameters(cluster))
     specs = [make_spec(manifest, run, cluster, index) for run in runs]
-    queue = deque(zip(chunks(runs, cluster.runs_per_task), task_of(specs, cluster.runs_per_task)))
+    if submission.workers:  # every worker drains the whole queue; they all run at once
+        tasks, _ = submission_tasks(manifest, runs, specs, cluster, index)
+        queue = deque(([], task) for task in tasks)
+        parallel = len(tasks)
+    else:
+        queue = deque(zip(chunks(runs, cluster.runs_per_task), task_of(specs, cluster.runs_per_task)))
+        parallel = cluster.array_parallelism
     running: list[tuple[list[RunEntry], Any]] = []
     while queue or running:
         if stop.is_set():
@@ -110,10 +116,10 @@ def run_submission(manifest: Manifest, index: int, stop: threading.Event) -> Non
                 for run in group:
                     _mark(manifest, run, jobfiles.CANCELLED, "cancelled before it started")
             queue.clear()
-        while queue and len(running) < cluster.array_parallelism:
+        while queue and len(running) < parallel:
             group, task = queue.popleft()
             job = executor.submit(*task)
-            say(f"{', '.join(run.name for run in group)}: started (job {job.job_id})")
+            say(f"{', '.join(run.name for run in group) or 'worker'}: started (job {job.job_id})")
             running.append((group, job))
         for item in list(running):
             group, job = item

@@ -67,6 +67,7 @@ class Submission:
     seconds: float = 0.0
     directory: str = ""                      # where `clf submit` / `clf resubmit` ran
     code: dict[str, Any] | None = None       # the code snapshot its jobs import (clf.slurm.snapshot)
+    workers: int = 0                         # > 0: worker jobs drain its runs' queue (clf.slurm.worker)
 
 
 @dataclass

@@ -84,6 +84,7 @@ def check_cluster(cluster: ClusterConfig) -> None:
     for key in ("gpus_per_node", "max_num_timeout", "max_num_preempt"):
         if getattr(cluster, key) < 0:
             raise ClfError(f"cluster.{key}={getattr(cluster, key)} must not be negative")
+    _check_workers(cluster)
     if not cluster.mem_gb > 0:
         raise ClfError(f"cluster.mem_gb={cluster.mem_gb} must be positive (always set it: Great Lakes' default "
                        "is 768 MB per CPU)")
@@ -108,6 +109,28 @@ def check_cluster(cluster: ClusterConfig) -> None:
         if not isinstance(value, bool):
             _require(_FLAG_VALUE, str(value), f"cluster.additional_parameters.{key}",
                      "letters, digits and _ . : , = @ % / + * -")
+
+
+def _check_workers(cluster: ClusterConfig) -> None:
+    """Worker settings that make sense together (``clf.slurm.worker``)."""
+    if cluster.workers < 0:
+        raise ClfError(f"cluster.workers={cluster.workers} must not be negative (0: one task per run)")
+    for key in ("runs_per_worker", "worker_heartbeat_s", "max_crashes"):
+        if getattr(cluster, key) < 1:
+            raise ClfError(f"cluster.{key}={getattr(cluster, key)} must be at least 1")
+    if not cluster.worker_seconds_per_step > 0:
+        raise ClfError(f"cluster.worker_seconds_per_step={cluster.worker_seconds_per_step} must be positive")
+    if cluster.worker_dead_after_s <= 3 * cluster.worker_heartbeat_s:
+        raise ClfError(f"cluster.worker_dead_after_s={cluster.worker_dead_after_s} must be more than 3 heartbeats "
+                       f"(cluster.worker_heartbeat_s={cluster.worker_heartbeat_s})")
+    if not cluster.workers:
+        return
+    if cluster.runs_per_task > 1:
+        raise ClfError("cluster.workers and cluster.runs_per_task > 1 exclude each other: workers already train "
+                       "many runs per job, as many as fit")
+    if cluster.nodes > 1 or cluster.tasks_per_node > 1:
+        raise ClfError("cluster.workers trains single-process runs: with cluster.nodes or cluster.tasks_per_node "
+                       "above 1 (data-parallel runs) use one task per run")
 
 
 def slurm_parameters(cluster: ClusterConfig, slurm_job_name: str, dependency: str | None) -> dict[str, Any]:

@@ -260,7 +260,7 @@ def decide(rules: tuple[Rule, ...], sources: Any) -> Verdict:
     return next(rule.verdict(sources) for rule in rules if rule.holds(sources))
 
 
-def _row_status(manifest: Manifest, run: RunEntry, job_id: str | None, files: RunFiles, verdict: Verdict) -> RunStatus:
+def row_status(manifest: Manifest, run: RunEntry, job_id: str | None, files: RunFiles, verdict: Verdict) -> RunStatus:
     status = RunStatus(run.name, run.label or run.name, verdict.state, job_id, detail=verdict.detail)
     if verdict.failure:
         _failure(status, files.recorded, manifest, verdict.detail)
@@ -276,7 +276,7 @@ def _merge_slurm(manifest: Manifest, run: RunEntry, files: RunFiles, info: Queue
                            accounted=(info.sacct or {}).get(run.job_id or ""),
                            squeue_answered=info.squeue is not None, job_id=run.job_id,
                            cancelled=entry.time if entry else None)
-    return _row_status(manifest, run, run.job_id, files, decide(SLURM_RULES, sources))
+    return row_status(manifest, run, run.job_id, files, decide(SLURM_RULES, sources))
 
 
 def _alive(pid: Any, marker: str) -> bool:
@@ -306,17 +306,21 @@ def _merge_local(manifest: Manifest, run: RunEntry, files: RunFiles) -> RunStatu
     working = not here or _alive(record.get("job_id"), "submitit") or _alive(record.get("pid"), "submitit")
     sources = LocalSources(recorded=record.get("state"), runner=runner_alive(runner),
                            runner_pid=(runner or {}).get("pid"), working=working, error=record.get("error"))
-    return _row_status(manifest, run, record.get("job_id"), files, decide(LOCAL_RULES, sources))
+    return row_status(manifest, run, record.get("job_id"), files, decide(LOCAL_RULES, sources))
 
 
 def _merged(manifest: Manifest, files: list[RunFiles], info: QueueInfo, cancelled: cancels.Record) -> SweepStatus:
+    from clf.slurm.worker_status import merge_all
+
+    by_workers = merge_all(manifest, files, info) if any(s.workers for s in manifest.submissions) else {}
     if manifest.executor != "slurm":
-        return SweepStatus(manifest, [_merge_local(manifest, run, f) for run, f in zip(manifest.runs, files)])
+        return SweepStatus(manifest, [by_workers.get(run.name) or _merge_local(manifest, run, f)
+                                      for run, f in zip(manifest.runs, files)])
     notes = list(info.notes)
     if info.sacct is None:
         notes.append("without sacct, finished jobs' states come from the runs' own status.json and "
                      "what clf cancel recorded")
-    return SweepStatus(manifest, [_merge_slurm(manifest, run, f, info, cancelled)
+    return SweepStatus(manifest, [by_workers.get(run.name) or _merge_slurm(manifest, run, f, info, cancelled)
                                   for run, f in zip(manifest.runs, files)], notes)
 
 
@@ -364,8 +368,16 @@ def render(status: SweepStatus) -> str:
     counts = status.counts()
     lines.append(f"{len(status.runs)} runs: " + ", ".join(f"{n} {state}" for state, n in counts.items()))
     lines += _halving_lines(status)
+    lines += _worker_lines(status)
     lines += [f"note: {note}" for note in status.notes]
     return "\n".join(line.rstrip() for line in lines)
+
+
+def _worker_lines(status: SweepStatus) -> list[str]:
+    """A worker submission's workers and the time left (``clf.slurm.worker_status.summary``)."""
+    from clf.slurm.worker_status import summary
+
+    return summary(status.manifest, status.runs)
 
 
 def _halving_lines(status: SweepStatus) -> list[str]:

@@ -73,3 +73,19 @@ def hold_run_dir(run_dir: Path, rank: int | None = None) -> Iterator[bool]:
         yield True
     finally:
         os.close(fd)  # releases the lock
+
+
+def held_elsewhere(run_dir: Path) -> bool:
+    """Whether another process holds ``run_dir``'s lock now (a worker's check before it takes over
+    a run whose holder looked dead: a holder that only stopped its heartbeat still trains)."""
+    try:
+        fd = os.open(run_dir / LOCK_FILE, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        return exc.errno in (errno.EACCES, errno.EAGAIN)
+    finally:
+        os.close(fd)  # releases the lock if this probe took it
+    return False
