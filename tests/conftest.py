@@ -4,6 +4,7 @@
   test reads or writes ``~/.cache/clf`` and subprocesses inherit the same cache.
 * ``dataset``: a small learnable dataset (``helpers.make_dataset``).
 * ``tiny_run``: a run trained once per session.
+* ``disk_data``, ``disk_reference``: the full-disk tests' data and uninterrupted run (once per session).
 * ``compose_cfg(*overrides)``: the composed, validated config (in-process).
 * ``corpus`` (per module): a vocabulary and texts full of tokenizer edge cases.
 * ``base``, ``sweep`` (per module): aggregate's synthetic config and sweep directory.
@@ -20,8 +21,8 @@ import random
 from pathlib import Path
 
 import pytest
-from helpers import (HEADS, LRS, SEEDS, TINY, DatasetPaths, curve_of, dev_f1_of, make_corpus, make_dataset, make_vocab,
-                     slurm_diagnosis)
+from helpers import (HEADS, LONG_TRAIN, LRS, SEEDS, TINY, DatasetPaths, curve_of, dev_f1_of, make_corpus, make_dataset,
+                     make_vocab, run_clf, slurm_diagnosis)
 
 from clf.results.synthetic import base_config, completed_metrics, running_metrics, with_values, write_run
 
@@ -73,6 +74,21 @@ def tiny_run(tmp_path_factory) -> Path:
     cfg = compose([*data.overrides, *TINY, "model.num_heads=4", "embeddings.dim=16", "train.epochs=4",
                    f"data.cache_dir={base / 'tiny-cache'}", f"run_dir={run_dir}", "seed=1"])
     assert train(cfg, run_dir).status == "completed"
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def disk_data(tmp_path_factory) -> DatasetPaths:
+    """2,000 training documents: long enough runs (LONG_TRAIN) to fill a disk in their middle."""
+    return make_dataset(tmp_path_factory.mktemp("disk-full-data"), n_train=2000)
+
+
+@pytest.fixture(scope="session")
+def disk_reference(disk_data, tmp_path_factory) -> Path:
+    """An uninterrupted LONG_TRAIN run on an ordinary file system: what the runs whose disk filled
+    must equal once resumed (test_disk_full.py, test_slurm_faults.py: trained once for both)."""
+    run_dir = tmp_path_factory.mktemp("disk-full-ref") / "run"
+    run_clf("train", *disk_data.overrides, *TINY, *LONG_TRAIN, f"run_dir={run_dir}", check=True)
     return run_dir
 
 

@@ -39,7 +39,6 @@ from typing import Callable
 import pandas as pd
 import pytest
 import torch
-from nltk.tokenize import RegexpTokenizer
 from torch import nn
 
 from clf.data.tokenizer import Tokenizer
@@ -363,9 +362,6 @@ def finish(process: subprocess.Popen) -> str:
     errors = [line for line in stderr.splitlines() if "error:" in line or "Error" in line]
     assert process.returncode == 0, "\n".join(errors) or stderr[-3000:]
     return stderr
-
-
-NLTK = RegexpTokenizer(r"\w+")
 
 
 ASCII_WORD = string.ascii_letters + string.digits + "_"

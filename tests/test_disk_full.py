@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import (LONG_TRAIN, TINY, make_dataset, popen_clf, run_clf, same_weights, wait_final,
+from helpers import (LONG_TRAIN, TINY, popen_clf, run_clf, same_weights, wait_final,
                      wait_for)
 
 from clf.train import checkpoint
@@ -74,21 +74,8 @@ def checkpoint_step(run_dir: Path) -> int:
     return checkpoint.read(run_dir / "checkpoints" / "last.pt")["state"]["step"]
 
 
-@pytest.fixture(scope="module")
-def disk_data(tmp_path_factory):
-    return make_dataset(tmp_path_factory.mktemp("disk-full-data"), n_train=2000)
-
-
-@pytest.fixture(scope="module")
-def reference(disk_data, tmp_path_factory):
-    """The same run uninterrupted, on an ordinary file system."""
-    run_dir = tmp_path_factory.mktemp("disk-full-ref") / "run"
-    run_clf("train", *disk_data.overrides, *TINY, *LONG_TRAIN, f"run_dir={run_dir}", check=True)
-    return run_dir
-
-
 @pytest.mark.timeout(1200)  # waits: 120 + 300 + 300 s (the rerun), the reference run's 300 s
-def test_a_run_whose_disk_fills_stops_with_one_line_and_resumes_exactly(small_fs, disk_data, reference):
+def test_a_run_whose_disk_fills_stops_with_one_line_and_resumes_exactly(small_fs, disk_data, disk_reference):
     data = disk_data
     run_dir = small_fs / "run"
     args = ["train", *data.overrides, *TINY, *LONG_TRAIN, f"run_dir={run_dir}"]
@@ -106,8 +93,8 @@ def test_a_run_whose_disk_fills_stops_with_one_line_and_resumes_exactly(small_fs
     filler.unlink()
     run_clf(*args, check=True)
     assert f"resuming {run_dir} at step {step}" in (run_dir / "train.log").read_text()
-    same_weights(reference, run_dir)
-    ours, theirs = (json.loads((d / "metrics.json").read_text()) for d in (run_dir, reference))
+    same_weights(disk_reference, run_dir)
+    ours, theirs = (json.loads((d / "metrics.json").read_text()) for d in (run_dir, disk_reference))
     for key in ("dev_f1", "test_f1", "best_step", "steps"):
         assert ours[key] == theirs[key], key
 
@@ -132,9 +119,10 @@ def test_a_full_disk_is_one_line_for_submit_aggregate_and_w2v(small_fs, disk_dat
 
 
 @pytest.mark.timeout(1500)  # waits: 180 + 300 + 300 s, the reference run's 300 s
-def test_a_run_in_a_sweep_fails_with_the_reason_in_status_and_resubmits_exactly(small_fs, disk_data, reference):
+def test_a_run_in_a_sweep_fails_with_the_reason_in_status_and_resubmits_exactly(small_fs, disk_data,
+                                                                                 disk_reference):
     """On the local runner; on Slurm: test_slurm_faults.py."""
-    sweep_fills_up(small_fs, disk_data, reference, ["cluster=local"])
+    sweep_fills_up(small_fs, disk_data, disk_reference, ["cluster=local"])
 
 
 def sweep_fills_up(fs: Path, data, reference: Path, cluster: list[str]) -> None:

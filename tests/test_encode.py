@@ -15,7 +15,8 @@ import random
 import numpy as np
 import pytest
 
-from helpers import NLTK, make_corpus, make_vocab
+from helpers import make_corpus, make_vocab
+from test_tokenizer import NLTK  # the homework's tokenizer (importing nltk takes 2 s: only where used)
 
 from clf.data import encode as encode_module
 from clf.data.encode import encode

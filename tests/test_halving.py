@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from helpers import (FULL, GRID9, HALVING, TINY, check_rungs, halving_record, make_dataset, manifest_runs, metrics,
-                     one_line_error, reference_run, run_clf, same_weights, search_ended, train_args, wait_final,
+                     one_line_error, popen_clf, reference_run, run_clf, same_weights, search_ended, train_args, wait_final,
                      wait_for)
 
 from clf.slurm.halving import keep_count, rung_budgets, rung_score, select
@@ -82,7 +82,7 @@ def test_bad_settings_are_one_line_errors(dataset, tmp_path, overrides, message)
 @pytest.mark.timeout(1600)  # five clf train runs, 300 each
 def test_a_run_paused_at_rungs_and_resumed_equals_an_uninterrupted_run(dataset, tmp_path, extra):
     uninterrupted, paused = tmp_path / "A", tmp_path / "B"
-    run_clf(*train_args(dataset, uninterrupted, *FULL, *extra), check=True)
+    reference = popen_clf(*train_args(dataset, uninterrupted, *FULL, *extra))  # meanwhile, on the other core
     for stop, steps in (("20", 20), ("50", 50)):  # 50: an epoch's last step
         result = run_clf(*train_args(dataset, paused, *FULL, *extra, f"train.stop_at_step={stop}"), check=True)
         assert result.returncode == 0
@@ -93,6 +93,8 @@ def test_a_run_paused_at_rungs_and_resumed_equals_an_uninterrupted_run(dataset, 
     again = run_clf(*train_args(dataset, paused, *FULL, *extra, "train.stop_at_step=50"), check=True)
     assert "stopped at step 50" in again.stderr and metrics(paused)["steps"] == 50  # run again: stays there
     run_clf(*train_args(dataset, paused, *FULL, *extra), check=True)
+    _, stderr = reference.communicate(timeout=300)
+    assert reference.returncode == 0, stderr
     same_weights(uninterrupted, paused)
     a, b = metrics(uninterrupted), metrics(paused)
     assert b["status"] == "completed"

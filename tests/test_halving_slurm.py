@@ -26,7 +26,7 @@ def test_slurm_halving_sweep_with_dependent_decision_jobs(dataset, tmp_path):
     run_clf("submit", f"sweep_dir={sweep}", *SLURM, "cluster.runs_per_task=3", *dataset.overrides, *TINY,
             "search=halving", "search.eta=3", "search.min_steps=10", *FULL, "optim.lr=0.003,0.01,0.03",
             "model.num_heads=1,2,4", check=True)
-    record = wait_for(lambda: search_ended(sweep), 1500, "the search to end", every=2)
+    record = wait_for(lambda: search_ended(sweep), 1500, "the search to end")
     final = wait_final(sweep, timeout=600)
     assert set(final.values()) == {"completed"} and len(final) == 9 + 3
     check_rungs(sweep, record, [9, 3, 1])

@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import TINY, make_dataset, run_clf, same_weights, wait_final, wait_for
+from helpers import TINY, make_dataset, popen_clf, run_clf, same_weights, wait_final, wait_for
 from test_slurm import LONG, SLURM, slurm  # noqa: F401 (slurm: the module's autouse skip-or-fail fixture)
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -31,6 +31,8 @@ def end_reasons(run_dir: Path) -> list[str]:
 def test_packed_task_preempted_in_its_middle_resumes_exactly(tmp_path):
     data = make_dataset(tmp_path / "long-data", n_train=2000)
     overrides = [*data.overrides, *TINY, *LONG, "train.max_steps=1500"]
+    reference = tmp_path / "reference"  # trained meanwhile (the job uses one of the two cores)
+    uninterrupted = popen_clf("train", *overrides, "seed=1", f"run_dir={reference}")
     sweep = tmp_path / "packed"
     run_clf("submit", *SLURM, f"sweep_dir={sweep}", *overrides, "seed=0,1,2", "cluster.runs_per_task=3", check=True)
     runs = json.loads((sweep / "sweep.json").read_text())["runs"]
@@ -46,8 +48,8 @@ def test_packed_task_preempted_in_its_middle_resumes_exactly(tmp_path):
     assert end_reasons(first) == ["completed"] and end_reasons(last) == ["completed"]
     assert end_reasons(middle) == ["requeued-preempt", "completed"]
     assert "resuming" in (middle / "train.log").read_text()
-    reference = tmp_path / "reference"
-    run_clf("train", *overrides, "seed=1", f"run_dir={reference}", check=True)
+    _, stderr = uninterrupted.communicate(timeout=300)
+    assert uninterrupted.returncode == 0, stderr
     same_weights(reference, middle)
     for key in ("dev_f1", "test_f1", "best_step", "steps"):
         assert record(reference, "metrics.json")[key] == record(middle, "metrics.json")[key], key

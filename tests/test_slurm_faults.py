@@ -1,7 +1,7 @@
 """Faults of a real cluster, on the local one: ``scontrol requeue`` that fails while the request
 goes through (a busy controller's lost reply, or the requeue's own kill reaching scontrol), fails
 without it going through, or never goes through; a sweep's file system that fills up mid-run;
-slurmdbd down (sacct failing) under status and submit; slurmctld
+slurmdbd down (sacct failing) under status, submit, cancel and a halving search; slurmctld
 restarted while a sweep runs and queues.
 
 Each scenario's job finds a ``scontrol`` wrapper first on its PATH (sbatch exports the submitting
@@ -19,8 +19,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import REPO, TINY, make_dataset, run_clf, wait_final, wait_for
-from test_disk_full import disk_data, reference, small_fs, sweep_fills_up  # noqa: F401 (fixtures)
+from helpers import REPO, TINY, make_dataset, run_clf, search_ended, wait_final, wait_for
+from test_disk_full import small_fs, sweep_fills_up  # noqa: F401 (fixtures)
 from test_slurm import LONG, SLURM, attempts, job_ids, run_record, slurm  # noqa: F401 (slurm: autouse fixture)
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -55,8 +55,10 @@ def requeues(tmp_path_factory):
     for mode, sweep in sweeps.items():
         bin_dir = scontrol_wrapper(root / f"bin-{mode}", mode)
         path = f"{bin_dir}:{os.environ['PATH']}"
+        # a requeue that never happens is retried for cluster.requeue_window_s: the shortest there is
+        window = ["cluster.requeue_window_s=10"] if mode == "never" else []
         run_clf("submit", *SLURM, f"sweep_dir={sweep}", *data.overrides, *TINY, *LONG, "train.max_steps=3000",
-                env={"PATH": path}, check=True)
+                *window, env={"PATH": path}, check=True)
     try:
         for sweep in sweeps.values():
             run_dir = sweep / "runs" / "run"
@@ -113,8 +115,8 @@ def test_a_requeue_that_never_happens_fails_with_the_advice(requeues):
 
 @pytest.mark.timeout(1500)  # waits: 180 + 300 + 300 s, the reference run's 300 s
 def test_a_slurm_run_whose_disk_fills_fails_with_the_reason_and_resubmits_exactly(small_fs, disk_data,  # noqa: F811
-                                                                                   reference):  # noqa: F811
-    sweep_fills_up(small_fs, disk_data, reference, SLURM)
+                                                                                   disk_reference):
+    sweep_fills_up(small_fs, disk_data, disk_reference, SLURM)
 
 
 # -- the controller and accounting restarted or down (maintenance on a real cluster) --
@@ -141,26 +143,66 @@ def counts(sweep: Path) -> tuple[dict, list[str]]:
     return table["counts"], table["notes"]
 
 
-@pytest.mark.timeout(1200)  # waits: 300 + 300 s, start.sh's 300 s
-def test_with_accounting_down_status_and_submit_keep_working(tmp_path):
+def status_table(sweep: Path) -> dict:
+    return json.loads(run_clf("status", "--json", str(sweep), check=True).stdout)
+
+
+def all_cancelled_by_clf(sweep: Path, n: int) -> bool:
+    """Every one of the ``n`` runs cancelled, by clf cancel's record, and status says sacct failed."""
+    table = status_table(sweep)
+    return (table["counts"] == {"cancelled": n} and any(n.startswith("sacct failed") for n in table["notes"])
+            and all(r["detail"].startswith("cancelled by clf cancel at ") for r in table["runs"]))
+
+
+# a small successive-halving search: 2 configurations, rungs of 10 and 20 steps (one run promoted)
+SMALL_HALVING = ["search=halving", "search.eta=2", "search.min_steps=10", "train.max_steps=20", "model.num_heads=1,2"]
+
+
+@pytest.mark.timeout(1500)  # waits: 300 + 240 + 120 + 60 + 300 + 120 s, start.sh's 300 s
+def test_with_accounting_down_status_submit_cancel_and_halving_keep_working(tmp_path):
     data = make_dataset(tmp_path / "data")
     done = tmp_path / "done"
     run_clf("submit", *SLURM, f"sweep_dir={done}", *data.overrides, *TINY, "seed=0,1", check=True)
     assert set(wait_final(done, 300).values()) == {"completed"}
     stop_daemon("slurmdbd")
+    long, search = tmp_path / "long", tmp_path / "search"
     try:
         assert subprocess.run(["sacct", "--noheader"], capture_output=True).returncode != 0
         # status: what the runs recorded, and a note naming the missing source
         now, notes = counts(done)
         assert now == {"completed": 2} and any(n.startswith("sacct failed") for n in notes), notes
-        # submit needs only the controller; its runs complete, and status says so without sacct
-        more = tmp_path / "more"
-        run_clf("submit", *SLURM, f"sweep_dir={more}", *data.overrides, *TINY, "seed=2,3", check=True)
-        assert set(wait_final(more, 300).values()) == {"completed"}
-        assert any(n.startswith("sacct failed") for n in counts(more)[1])
+        # submit needs only the controller: a sweep that runs and queues, and a halving search whose
+        # decision jobs all run while sacct fails
+        run_clf("submit", *SLURM, "cluster.array_parallelism=2", f"sweep_dir={long}", *data.overrides, *TINY, *LONG,
+                "train.max_steps=100000", "seed=0,1,2", check=True)
+        run_clf("submit", *SLURM, f"sweep_dir={search}", *data.overrides, *TINY, *SMALL_HALVING, check=True)
+        wait_for(lambda: counts(long)[0] == {"running": 2, "pending": 1}, 240, "2 long runs to run and 1 to queue")
+        # cancel: the running runs end 'interrupted' (or die before they say so), the queued one
+        # never starts, and sacct cannot say CANCELLED: clf cancel's own record does
+        run_clf("cancel", str(long), check=True)
+        wait_for(lambda: all_cancelled_by_clf(long, 3), 120, "the 3 long runs to show cancelled by clf cancel")
+        waited = run_clf("status", "--wait", "--json", str(long))
+        assert waited.returncode == 1 and json.loads(waited.stdout)["counts"] == {"cancelled": 3}  # --wait ends
+        # resubmitted (held), the runs are no longer cancelled: the record covers the jobs it cancelled
+        run_clf("resubmit", str(long), "cluster.additional_parameters={hold: true}", check=True)
+        assert counts(long)[0] == {"pending": 3}
+        run_clf("cancel", str(long), check=True)
+        wait_for(lambda: all_cancelled_by_clf(long, 3), 60, "the resubmitted runs to show cancelled")
+        # successive halving decides from the runs' metrics.json: every run reached its rung, one won
+        record = wait_for(lambda: search_ended(search), 300, "the search to end")
+        assert [len(rung["runs"]) for rung in record["rungs"]] == [2, 1], record
+        assert all(score is not None for rung in record["rungs"] for score in rung["scores"].values()), record
+        assert record["winner"] == record["rungs"][1]["runs"][0]
+        final = wait_final(search, 120)
+        assert set(final.values()) == {"completed"} and len(final) == 2 + 2, final  # 2 runs, 2 decision jobs
+        assert any(n.startswith("sacct failed") for n in counts(search)[1])
     finally:
+        for sweep in (long, search):  # nothing of a failed test runs on
+            if (sweep / "sweep.json").exists():
+                run_clf("cancel", str(sweep))
         start_cluster()
-    assert counts(done)[0] == {"completed": 2} and counts(more)[0] == {"completed": 2}
+    assert counts(done)[0] == {"completed": 2} and counts(search)[0] == {"completed": 4}
+    assert counts(long)[0] == {"cancelled": 3}
 
 
 @pytest.mark.timeout(1500)  # waits: 240 + 120 + 600 s, start.sh's 300 s

@@ -28,6 +28,7 @@ SACCT = """\
 41_8|COMPLETED|0:0|00:00:09|gl3001
 41_9|NODE_FAIL|0:0|00:00:30|gl3001
 41_[3-5%2]|PENDING|0:0|00:00:00|None assigned
+44|PENDING|0:0|00:00:00|None assigned
 """
 
 
@@ -52,10 +53,17 @@ def test_sacct_states_lose_their_by_clause():
 QUEUED, ACCOUNTED = parse_squeue(rows(SQUEUE)), parse_sacct(rows(SACCT))
 
 
-def slurm(job: str | None, recorded: str | None = None, squeue: bool = True, sacct: bool = True) -> SlurmSources:
-    """The sources of a run whose job is ``job``, as squeue/sacct above answer (or not at all)."""
+def slurm(job: str | None, recorded: str | None = None, squeue: bool = True, sacct: bool = True,
+          cancelled: str | None = None) -> SlurmSources:
+    """The sources of a run whose job is ``job``, as squeue/sacct above answer (or not at all);
+    ``cancelled``: when clf cancel's record says it cancelled the job."""
     return SlurmSources(recorded=recorded, queued=QUEUED.get(job or "") if squeue else None,
-                        accounted=ACCOUNTED.get(job or "") if sacct else None, squeue_answered=squeue, job_id=job)
+                        accounted=ACCOUNTED.get(job or "") if sacct else None, squeue_answered=squeue, job_id=job,
+                        cancelled=cancelled)
+
+
+AT = "2026-12-07T10:00:00+0000"
+BY_CANCEL = f"cancelled by clf cancel at {AT}"
 
 
 # (sources, state, words in the detail, failure): one case per rule at least, in the table's order
@@ -71,6 +79,20 @@ SLURM_CASES = [
     (slurm("41_8", "running"), "failed", "the job ended but the run did not complete (status.json: running)", True),
     (slurm("41_7", "running"), "cancelled", "cancelled", False),
     (slurm("41_9", "running"), "failed", "node failure", True),
+    # clf cancel's record (cancelled.json), as when sacct fails or has no record of a task that never started
+    (slurm("41_99", "interrupted", sacct=False, cancelled=AT), "cancelled",
+     f"{BY_CANCEL}; `clf resubmit` resumes it from its checkpoint", False),
+    (slurm("41_99", "running", sacct=False, cancelled=AT), "cancelled", BY_CANCEL, False),  # killed before its record
+    (slurm("41_99", "pending", sacct=False, cancelled=AT), "cancelled", BY_CANCEL, False),  # resubmit's record
+    (slurm("41_99", sacct=False, cancelled=AT), "cancelled", BY_CANCEL, False),  # a task that never started
+    (slurm("41_99", cancelled=AT), "cancelled", BY_CANCEL, False),  # ... and has no accounting record
+    (slurm("44", cancelled=AT), "cancelled", BY_CANCEL, False),  # sacct's stale PENDING, gone from squeue
+    (slurm("44"), "pending", "", False),  # (without the record: sacct's state)
+    (slurm("41_99", "completed", sacct=False, cancelled=AT), "completed", "", False),
+    (slurm("41_7", "interrupted", cancelled=AT), "cancelled", "cancelled", False),  # sacct's own word first
+    (slurm("41_1", "running", sacct=False, cancelled=AT), "running", "", False),  # still in squeue: ending
+    (slurm("41_99", "failed", sacct=False, cancelled=AT), "failed", "failed", True),  # it failed by itself
+    (slurm("41_99", "running", squeue=False, sacct=False, cancelled=AT), "running", "", False),  # may still run
     (slurm("41_1", "running", squeue=False), "running", "", False),
     (slurm("41_6", "failed", squeue=False, sacct=False), "failed", "failed", True),
     (slurm("41_99", "running"), "failed", "left the queue while running (killed?)", True),
@@ -122,3 +144,63 @@ def test_local_rules(sources, verdict):
 
 def test_every_local_rule_is_exercised():
     assert {first_rule(LOCAL_RULES, case[0]) for case in LOCAL_CASES} == {rule.when for rule in LOCAL_RULES}
+
+
+def test_the_cancel_record_covers_the_cancelled_submission_only(tmp_path):
+    """A resubmitted run (a new job of a new submission) is not covered; nor a reused job id of
+    another submission; the record survives a save and load, and a damaged one reads as none."""
+    from clf.slurm import cancels
+    from clf.slurm.manifest import RunEntry
+
+    run = RunEntry("run", "", [])
+    run.set_job("57_3")
+    cancels.save(tmp_path, {"57": cancels.Cancelled(AT, 0)})
+    record = cancels.load(tmp_path)
+    assert cancels.covering(record, run) == cancels.Cancelled(AT, 0)
+    run.submission = 1
+    assert cancels.covering(record, run) is None  # job id 57 again, of another submission
+    run.set_job("58_0")
+    assert cancels.covering(record, run) is None  # resubmitted
+    (tmp_path / "cancelled.json").write_text('{"57": {"time": ')
+    assert cancels.load(tmp_path) == {}
+
+
+def fake_scancel(bin_dir, exit_status: int, message: str = ""):
+    """A PATH whose ``scancel`` prints ``message`` and exits ``exit_status`` (Slurm's own is not
+    asked: the sweep's job ids below are made up)."""
+    import os
+
+    bin_dir.mkdir()
+    (bin_dir / "scancel").write_text(f"#!/bin/sh\necho '{message}' >&2\nexit {exit_status}\n")
+    (bin_dir / "scancel").chmod(0o755)
+    return {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
+
+
+def slurm_sweep(sweep_dir):
+    """A Slurm sweep's manifest whose two runs are tasks of job 9999991 (submission 0)."""
+    from clf.slurm.manifest import Manifest, RunEntry, Submission
+
+    runs = [RunEntry(f"seed={i}", f"seed={i}", [f"seed={i}"]) for i in range(2)]
+    for i, run in enumerate(runs):
+        run.set_job(f"9999991_{i}")
+    manifest = Manifest("clf", "slurm", "slurm", str(sweep_dir), "2026-12-07T10:00:00+0000", {}, [], {},
+                        [Submission(AT, "submit", [r.name for r in runs], ["9999991"])], runs)
+    sweep_dir.mkdir()
+    manifest.save()
+    return manifest
+
+
+def test_cancel_records_what_slurm_cancelled_and_takes_it_back_when_scancel_fails(tmp_path):
+    from helpers import one_line_error, run_clf
+
+    from clf.slurm import cancels
+
+    sweep = tmp_path / "sweep"
+    slurm_sweep(sweep)
+    refused = run_clf("cancel", str(sweep), env=fake_scancel(tmp_path / "refuses", 1, "scancel: error: Access denied"))
+    assert refused.returncode != 0
+    assert one_line_error(refused).endswith("scancel 9999991 failed: scancel: error: Access denied")
+    assert cancels.load(sweep) == {}  # nothing is taken for cancelled that Slurm refused
+    run_clf("cancel", str(sweep), env=fake_scancel(tmp_path / "accepts", 0), check=True)
+    (entry,) = cancels.load(sweep).values()
+    assert list(cancels.load(sweep)) == ["9999991"] and entry.submission == 0

@@ -19,6 +19,7 @@ ATTEMPTS = "attempts.jsonl"
 RECORD_RESERVE = ".record-reserve"   # room kept for a job's last record on a full disk (slurm/jobfiles.py)
 SWEEP_MANIFEST = "sweep.json"       # marks a sweep directory (slurm/manifest.py)
 HALVING_RECORD = "halving.json"     # successive halving's rungs and decisions (slurm/halving.py)
+CANCEL_RECORD = "cancelled.json"   # the jobs `clf cancel` cancelled, and when (slurm/cancels.py)
 HALVING_JOBS = ".halving"           # its decision jobs' records, rung-K/ (hidden: not runs to aggregate)
 RUN_SUBDIRS = frozenset({TENSORBOARD, CHECKPOINTS, PREDICTIONS})
 

@@ -1,4 +1,5 @@
-"""``clf cancel SWEEP_DIR...``: cancel every job of a sweep (one scancel), or stop its local runner."""
+"""``clf cancel SWEEP_DIR...``: cancel every job of a sweep (one scancel, recorded in the sweep's
+``cancelled.json``: clf.slurm.cancels), or stop its local runner."""
 
 from __future__ import annotations
 
@@ -18,15 +19,27 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def cancel_slurm(manifest) -> str:
+def cancel_slurm(sweep: str) -> str:
+    """One scancel for the sweep's current jobs, recorded first in ``cancelled.json`` (so that
+    ``clf status`` knows them cancelled without sacct, and never sees them gone unrecorded); taken
+    back if Slurm refuses. Under the manifest's lock: a decision job or resubmit that submits
+    meanwhile has its jobs cancelled too, not left running."""
+    from clf.slurm import cancels
+    from clf.slurm.manifest import Manifest, locked, now_iso
     from clf.slurm.queue import scancel
 
-    job_ids = sorted({run.array_job_id for run in manifest.runs if run.array_job_id}, key=int)
-    if not job_ids:
-        return "no Slurm jobs to cancel"
-    result = scancel(job_ids)
-    if result.returncode != 0:
-        raise ClfError(f"scancel {' '.join(job_ids)} failed: {' '.join(result.stderr.split())}")
+    with locked(sweep):
+        manifest = Manifest.load(sweep)
+        cancelling = cancels.current_jobs(manifest, now_iso())
+        if not cancelling:
+            return "no Slurm jobs to cancel"
+        job_ids = sorted(cancelling, key=int)
+        before = cancels.load(sweep)
+        cancels.save(sweep, {**before, **cancelling})
+        result = scancel(job_ids)
+        if result.returncode != 0:
+            cancels.save(sweep, before)
+            raise ClfError(f"scancel {' '.join(job_ids)} failed: {' '.join(result.stderr.split())}")
     return f"scancel {' '.join(job_ids)}"
 
 
@@ -51,6 +64,6 @@ def main(argv: list[str]) -> int:
 
     for sweep in args.sweeps:
         manifest = Manifest.load(sweep)
-        done = cancel_slurm(manifest) if manifest.executor == "slurm" else cancel_local(manifest)
+        done = cancel_slurm(sweep) if manifest.executor == "slurm" else cancel_local(manifest)
         print(f"{sweep}: {done}", file=sys.stdout)
     return 0

@@ -10,7 +10,8 @@ import time
 EPILOG = """States: pending (with Slurm's reason in words), running, requeued (after a time limit or a
 preemption; it resumes from its checkpoint), completed, failed (with its error and log),
 cancelled, unknown. STEP and DEV F1 (best so far) come from the run's metrics.json.
-Works without sacct (less detail) and for local sweeps (cluster=local). A successive-halving sweep
+Works without sacct (less detail; runs that clf cancel cancelled are cancelled from its own record,
+SWEEP_DIR/cancelled.json) and for local sweeps (cluster=local). A successive-halving sweep
 (search=halving) also lists its rungs: budget, runs, the runs kept, the winner; a run that
 stopped at a rung's budget is completed, with "stopped at step N" in DETAIL (--json: "halving").
 With --wait: exit status 0 when every run completed, 1 when some failed or were cancelled; it polls

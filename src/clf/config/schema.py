@@ -155,6 +155,7 @@ class ClusterConfig:
     signal_delay_s: int = 120               # USR2 this long before the time limit: checkpoint, requeue
     max_num_timeout: int = 3                # requeues after time limits ...
     max_num_preempt: int = 3                # ... and after preemptions, per job
+    requeue_window_s: int = 60              # a failed `scontrol requeue` (busy controller) is retried this long
     setup: list[str] = field(default_factory=list)   # shell lines run before the job (module load ...)
     additional_parameters: dict[str, Any] = field(default_factory=dict)   # more #SBATCH flags
 

@@ -42,8 +42,8 @@ from clf.stop import EXIT_RESUMABLE, LOCAL_REQUEUE_EXIT, Stopped, StopRequest
 
 log = logging.getLogger("clf.slurm.job")
 TIME_LIMIT_MARGIN_S = 60      # Slurm checks time limits (and sends the USR2 warning) every ~30 s
-REQUEUE_WINDOW_S = 60         # retries of a failed `scontrol requeue` stop after this ...
-REQUEUE_MIN_WINDOW_S = 10     # ... or, near the time limit, at the limit (but try this long)
+REQUEUE_MIN_WINDOW_S = 10     # retries of a failed `scontrol requeue` stop after cluster.requeue_window_s or,
+                              # near the time limit, at the limit (but try this long)
 RELEASED = "released"         # a worker's run stopped at a checkpoint and went back to its queue
 CRASHED = "crashed"           # a worker's run whose process died (the worker recorded it)
 CRASH_REASONS = ("lost", CRASHED, "node-down")   # attempts that count towards cluster.max_crashes
@@ -64,6 +64,7 @@ class RunSpec:
     signal_delay_s: int = 120
     max_num_timeout: int = 3
     max_num_preempt: int = 3
+    requeue_window_s: int = 60   # cluster.requeue_window_s (the default for pickles made before it)
     cpus_per_task: int = 1
     workdir: str = ""         # clf <command> jobs run in the directory `clf submit` ran in
 
@@ -223,7 +224,7 @@ def _requeue(info: JobInfo, spec: RunSpec, task_started: float) -> dict[str, Any
     if info.executor != "slurm":
         return {}
     left = spec.timeout_min * 60 - (time.time() - task_started)  # Slurm kills the job at its limit
-    deadline = max(REQUEUE_MIN_WINDOW_S, min(REQUEUE_WINDOW_S, left - TIME_LIMIT_MARGIN_S / 2))
+    deadline = max(REQUEUE_MIN_WINDOW_S, min(spec.requeue_window_s, left - TIME_LIMIT_MARGIN_S / 2))
     return requeue_job(info.job_id, info.restarts or 0, deadline_s=deadline).record()
 
 

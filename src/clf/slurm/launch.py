@@ -35,6 +35,7 @@ def make_spec(manifest: Manifest, run: RunEntry, cluster: ClusterConfig, submiss
                    submission=submission, kind=run.kind, config=run.config, argv=tuple(run.argv),
                    timeout_min=cluster.timeout_min, signal_delay_s=cluster.signal_delay_s,
                    max_num_timeout=cluster.max_num_timeout, max_num_preempt=cluster.max_num_preempt,
+                   requeue_window_s=cluster.requeue_window_s,
                    cpus_per_task=cluster.cpus_per_task, workdir=manifest.submit_dir)
 
 

@@ -78,7 +78,7 @@ def check_cluster(cluster: ClusterConfig) -> None:
         raise ClfError(f"{where} needs cluster.account=ACCOUNT (on Great Lakes your class account "
                        "<course><term>_class, e.g. si630f25_class; `my_accounts` lists yours)")
     for key in ("cpus_per_task", "timeout_min", "nodes", "tasks_per_node", "array_parallelism", "signal_delay_s",
-                "runs_per_task"):
+                "runs_per_task", "requeue_window_s"):
         if getattr(cluster, key) < 1:
             raise ClfError(f"cluster.{key}={getattr(cluster, key)} must be at least 1")
     for key in ("gpus_per_node", "max_num_timeout", "max_num_preempt"):

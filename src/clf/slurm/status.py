@@ -3,7 +3,8 @@
 
 The merge rules are two tables, ``SLURM_RULES`` and ``LOCAL_RULES``: the first rule that holds
 decides. In short: a run that recorded 'completed' is completed; otherwise squeue (jobs in the
-queue, with the pending reason in words), then sacct (finished jobs), then ``status.json``. A
+queue, with the pending reason in words), then sacct (finished jobs), then what ``clf cancel``
+recorded (``cancelled.json``: what says cancelled when sacct cannot), then ``status.json``. A
 ``status.json`` written by an earlier submission of the run is ignored.
 
 However many runs, arrays and sweeps, one ``clf status`` asks Slurm once: one ``squeue`` and one
@@ -22,7 +23,7 @@ from typing import Any, Callable, Sequence
 
 from clf.names import JOB_STATUS, METRICS
 from clf.names import STOPPED as STOPPED_AT_BUDGET
-from clf.slurm import jobfiles
+from clf.slurm import cancels, jobfiles
 from clf.slurm.jobfiles import CANCELLED, COMPLETED, FAILED, INTERRUPTED, PENDING, REQUEUED, RUNNING
 from clf.slurm.manifest import Manifest, RunEntry
 from clf.slurm.queue import QueueInfo, QueueRow, explain, start
@@ -154,6 +155,7 @@ class SlurmSources:
     accounted: QueueRow | None    # its sacct row: Slurm's accounting record
     squeue_answered: bool         # squeue answered, so a missing row means the job left the queue
     job_id: str | None            # the job that runs it now (None: never submitted)
+    cancelled: str | None = None  # when clf cancel cancelled that job (clf.slurm.cancels)
 
 
 @dataclass(frozen=True)
@@ -202,6 +204,13 @@ def _accounted_final(s: SlurmSources) -> Verdict:
     return Verdict(state, detail)
 
 
+def _cancelled(s: SlurmSources) -> Verdict:
+    """clf cancel's own record: sacct may be down, or have no record of a task that never started;
+    the run's 'interrupted' or 'running' (killed before it could say more) is then no failure."""
+    resumes = "; `clf resubmit` resumes it from its checkpoint" if s.recorded == INTERRUPTED else ""
+    return Verdict(CANCELLED, f"cancelled by clf cancel at {s.cancelled}{resumes}")
+
+
 SLURM_ACTIVE = ("PENDING", "RUNNING", "REQUEUED")
 
 SLURM_RULES: tuple[Rule, ...] = (
@@ -209,6 +218,8 @@ SLURM_RULES: tuple[Rule, ...] = (
     Rule("squeue lists the job", lambda s: s.queued is not None, _queued),
     Rule("sacct has a final state", lambda s: s.accounted is not None and s.accounted.state not in SLURM_ACTIVE,
          _accounted_final),
+    Rule("clf cancel cancelled its job, which left the queue, and the run did not record a failure",
+         lambda s: s.cancelled is not None and s.squeue_answered and s.recorded != FAILED, _cancelled),
     Rule("sacct has an active state (squeue has not listed it)", lambda s: s.accounted is not None,
          lambda s: Verdict(SLURM_STATES[s.accounted.state][0])),
     Rule("the run recorded 'failed' or 'cancelled'", lambda s: s.recorded in (FAILED, CANCELLED),
@@ -257,11 +268,14 @@ def row_status(manifest: Manifest, run: RunEntry, job_id: str | None, files: Run
     return status
 
 
-def _merge_slurm(manifest: Manifest, run: RunEntry, files: RunFiles, info: QueueInfo) -> RunStatus:
+def _merge_slurm(manifest: Manifest, run: RunEntry, files: RunFiles, info: QueueInfo,
+                 cancelled: cancels.Record) -> RunStatus:
+    entry = cancels.covering(cancelled, run)
     sources = SlurmSources(recorded=(files.recorded or {}).get("state"),
                            queued=(info.squeue or {}).get(run.job_id or ""),
                            accounted=(info.sacct or {}).get(run.job_id or ""),
-                           squeue_answered=info.squeue is not None, job_id=run.job_id)
+                           squeue_answered=info.squeue is not None, job_id=run.job_id,
+                           cancelled=entry.time if entry else None)
     return row_status(manifest, run, run.job_id, files, decide(SLURM_RULES, sources))
 
 
@@ -295,7 +309,7 @@ def _merge_local(manifest: Manifest, run: RunEntry, files: RunFiles) -> RunStatu
     return row_status(manifest, run, record.get("job_id"), files, decide(LOCAL_RULES, sources))
 
 
-def _merged(manifest: Manifest, files: list[RunFiles], info: QueueInfo) -> SweepStatus:
+def _merged(manifest: Manifest, files: list[RunFiles], info: QueueInfo, cancelled: cancels.Record) -> SweepStatus:
     from clf.slurm.worker_status import merge_all
 
     by_workers = merge_all(manifest, files, info) if any(s.workers for s in manifest.submissions) else {}
@@ -304,8 +318,9 @@ def _merged(manifest: Manifest, files: list[RunFiles], info: QueueInfo) -> Sweep
                                       for run, f in zip(manifest.runs, files)])
     notes = list(info.notes)
     if info.sacct is None:
-        notes.append("without sacct, finished jobs' states come from the runs' own status.json")
-    return SweepStatus(manifest, [by_workers.get(run.name) or _merge_slurm(manifest, run, f, info)
+        notes.append("without sacct, finished jobs' states come from the runs' own status.json and "
+                     "what clf cancel recorded")
+    return SweepStatus(manifest, [by_workers.get(run.name) or _merge_slurm(manifest, run, f, info, cancelled)
                                   for run, f in zip(manifest.runs, files)], notes)
 
 
@@ -314,8 +329,9 @@ def sweep_statuses(manifests: list[Manifest]) -> list[SweepStatus]:
     answer while the runs' files are read."""
     query = start([run.job_id for m in manifests if m.executor == "slurm" for run in m.runs if run.job_id])
     files = [[RunFiles.read(m, run) for run in m.runs] for m in manifests]
+    cancelled = [cancels.load(m.sweep_dir) if m.executor == "slurm" else {} for m in manifests]
     info = query.answer()
-    return [_merged(m, f, info) for m, f in zip(manifests, files)]
+    return [_merged(m, f, info, c) for m, f, c in zip(manifests, files, cancelled)]
 
 
 def sweep_status(manifest: Manifest) -> SweepStatus:
