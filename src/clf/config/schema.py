@@ -121,6 +121,8 @@ class TrainConfig:
     num_threads: Optional[int] = None
     # what a completed run keeps: best (best.pt and the final record, no optimizer state) | all
     keep_checkpoints: str = "best"
+    # best.pt's embedding table: fp16 (for inference: predictions, clf explain, clf.api) | fp32
+    best_precision: str = "fp16"
 
 
 @dataclass

@@ -16,6 +16,7 @@ CHOICES = {
     "precision": ("fp32", "bf16"),
     "train.progress": ("auto", "bar", "log", "none"),
     "train.keep_checkpoints": ("best", "all"),
+    "train.best_precision": ("fp16", "fp32"),
     "search.kind": ("grid", "halving"),
 }
 POSITIVE = (

@@ -1,0 +1,184 @@
+"""The defaults' cost (issue 21): quality against training seconds, disk and RSS for candidate
+default configurations, side by side with issue 12's defaults in one bench run.
+
+Every candidate is a whole ``clf train`` process on IMDB (warm token cache), seeds alternating
+across candidates so that all see the same load. Per run: process wall time, ``train_seconds``,
+peak RSS (``wait4``), dev and test F1, and the finished run directory's size (``du`` blocks, as
+``du -sm`` counts them, and apparent bytes). The table gives medians and means over seeds and
+each candidate's training time as a ratio of issue 12's defaults' (``issue12``).
+
+Candidates (``CANDIDATES``): ``shipped`` is ``clf train`` with no overrides (what the checkout
+ships); ``issue12`` pins issue 12's defaults (8 heads, 200,000 bigrams, full-precision best.pt);
+``previous`` is the shape before them (4 heads, case-kept words, no bigrams, on case-kept vectors);
+the others vary one knob or a few. ``--candidates`` picks some.
+
+    nice -n 5 python bench/defaults_bench.py --w2v LOWERCASED_VECTORS --seeds 0 1 2 --candidates shipped issue12 previous
+
+``--w2v`` are vectors trained by ``clf w2v`` with its defaults (lowercased); ``--cased-w2v`` the
+homework's case-kept ones (``previous``). Writes ``OUT/runs.jsonl`` (one line per run) and
+``OUT/summary.json`` (what bench/RESULTS.md's summary is made from, ``bench/summary.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from provenance import provenance  # noqa: E402
+
+ISSUE12 = ["model.num_heads=8", "data.bigram_max_size=200000", "data.bigram_min_count=3", "train.eval_every=50",
+           "train.best_precision=fp32", "train.batch_size=64", "optim.lr=3e-3", "train.min_steps=900"]
+# name -> (overrides, which vectors: "lc" (clf w2v's lowercased defaults) or "cased" (the homework's))
+CANDIDATES: dict[str, tuple[list[str], str]] = {
+    "shipped": ([], "lc"),
+    "issue12": (ISSUE12, "lc"),
+    "previous": (["data.tokenizer.lowercase=false", "data.tokenizer.ngrams=1", "model.num_heads=4",
+                  "train.best_precision=fp32"], "cased"),
+    "h8-b50k": (["data.bigram_max_size=50000"], "lc"),
+    "h4-b50k": (["model.num_heads=4", "data.bigram_max_size=50000"], "lc"),
+    "h4-b25k": (["model.num_heads=4", "data.bigram_max_size=25000"], "lc"),
+    "h4-b100k": (["model.num_heads=4", "data.bigram_max_size=100000"], "lc"),
+    "h4-b50k-e2": (["model.num_heads=4", "data.bigram_max_size=50000", "train.epochs=2"], "lc"),
+    "h4-b50k-bs128": (["model.num_heads=4", "data.bigram_max_size=50000", "train.batch_size=128", "optim.lr=6e-3"],
+                      "lc"),
+    "h8-b50k-bs128": (["data.bigram_max_size=50000", "train.batch_size=128", "optim.lr=6e-3"], "lc"),
+    "h4-b50k-ev100": (["model.num_heads=4", "data.bigram_max_size=50000", "train.eval_every=100"], "lc"),
+    "h4-b200k": (["model.num_heads=4"], "lc"),
+    "h4-b50k-mc5": (["model.num_heads=4", "data.bigram_max_size=50000", "data.bigram_min_count=5"], "lc"),
+}
+
+
+def disk(run_dir: Path) -> tuple[float, float]:
+    """(MiB as ``du -sm`` counts them, MB of apparent size) of a directory's files."""
+    blocks = apparent = 0
+    seen: set[int] = set()
+    for path in run_dir.rglob("*"):
+        st = path.lstat()
+        if st.st_ino in seen:
+            continue
+        seen.add(st.st_ino)
+        blocks += st.st_blocks * 512
+        apparent += st.st_size if path.is_file() else 0
+    return blocks / 2**20, apparent / 1e6
+
+
+def one_run(args: argparse.Namespace, name: str, seed: int, run_dir: Path) -> dict:
+    """One ``clf train`` process of a candidate: its figures."""
+    extra, vectors = CANDIDATES[name]
+    w2v = args.w2v if vectors == "lc" else args.cased_w2v
+    cmd = [sys.executable, "-m", "clf", "train", "data=imdb", f"data.dir={args.data}", "embeddings=word2vec",
+           f"embeddings.dir={w2v}", "train.progress=none", "device=cpu", f"seed={seed}", f"run_dir={run_dir}", *extra]
+    start = time.perf_counter()
+    with open(run_dir.parent / f"{run_dir.name}.log", "w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if status != 0:
+        raise SystemExit(f"{name} seed {seed} failed (status {status}); log: {run_dir.parent / run_dir.name}.log")
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    du_mib, apparent_mb = disk(run_dir)
+    return {"candidate": name, "seed": seed, "overrides": extra, "vectors": vectors, "wall_s": wall,
+            "train_s": metrics["train_seconds"], "ratio": wall / metrics["train_seconds"],
+            "peak_rss_mb": usage.ru_maxrss / 1024, "dev_f1": metrics["dev_f1"], "test_f1": metrics["test_f1"],
+            "test_accuracy": metrics["test_accuracy"], "best_step": metrics["best_step"], "steps": metrics["steps"],
+            "du_mib": du_mib, "apparent_mb": apparent_mb, "load": os.getloadavg()[0]}
+
+
+def summarise(runs: list[dict]) -> dict[str, dict]:
+    """Per candidate: medians of the costs, mean and std of the F1s over seeds."""
+    out: dict[str, dict] = {}
+    for name in dict.fromkeys(r["candidate"] for r in runs):
+        mine = [r for r in runs if r["candidate"] == name]
+
+        def med(key: str) -> float:
+            return statistics.median(r[key] for r in mine)
+
+        def mean_std(key: str) -> tuple[float, float]:
+            values = [r[key] for r in mine]
+            return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+        out[name] = {"seeds": [r["seed"] for r in mine], "overrides": mine[0]["overrides"], "train_s": med("train_s"),
+                     "wall_s": med("wall_s"), "ratio": med("ratio"), "peak_rss_mb": max(r["peak_rss_mb"] for r in mine),
+                     "du_mib": med("du_mib"), "apparent_mb": med("apparent_mb"), "test_f1": mean_std("test_f1"),
+                     "dev_f1": mean_std("dev_f1"), "test_accuracy": mean_std("test_accuracy"),
+                     "best_steps": sorted(r["best_step"] for r in mine), "steps": mine[0]["steps"]}
+    if "issue12" in out:
+        base = out["issue12"]["train_s"]
+        for figures in out.values():
+            figures["train_vs_issue12"] = figures["train_s"] / base
+    return out
+
+
+def table(summary: dict[str, dict]) -> str:
+    lines = ["| candidate | test F1 | dev F1 | test acc. | train s | x issue12 | wall / train | du MiB (MB) | "
+             "peak RSS MB | best steps / steps |", "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for name, f in summary.items():
+        lines.append(f"| {name} | {f['test_f1'][0]:.4f} ± {f['test_f1'][1]:.4f} | {f['dev_f1'][0]:.4f} | "
+                     f"{f['test_accuracy'][0] * 100:.2f}% | {f['train_s']:.2f} | {f.get('train_vs_issue12', float('nan')):.2f} | "
+                     f"{f['ratio']:.2f} | {f['du_mib']:.1f} ({f['apparent_mb']:.1f}) | {f['peak_rss_mb']:.0f} | "
+                     f"{', '.join(map(str, f['best_steps']))} / {f['steps']} |")
+    return "\n".join(lines)
+
+
+def warm_caches(args: argparse.Namespace, names: list[str]) -> None:
+    """Token ids and bigram vocabularies of every candidate into the cache, before any run is timed."""
+    from clf.config.compose import compose
+    from clf.data.dataset import load_dataset
+    from clf.embeddings import load_word2vec
+
+    for name in names:
+        extra, vectors = CANDIDATES[name]
+        w2v = args.w2v if vectors == "lc" else args.cased_w2v
+        cfg = compose(["data=imdb", f"data.dir={args.data}", "embeddings=word2vec", f"embeddings.dir={w2v}", *extra])
+        load_dataset(cfg.data, load_word2vec(w2v)[0])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default="../shared/data/imdb")
+    parser.add_argument("--w2v", required=True, help="lowercased IMDB vectors (clf w2v data=imdb, its defaults)")
+    parser.add_argument("--cased-w2v", default="../shared/data/imdb-w2v", help="the homework's case-kept vectors")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--candidates", nargs="+", default=list(CANDIDATES), choices=list(CANDIDATES))
+    parser.add_argument("--out", type=Path, default=Path("bench/out/defaults"))
+    parser.add_argument("--keep", action="store_true", help="keep the run directories (default: only their logs)")
+    args = parser.parse_args()
+    args.data, args.w2v, args.cased_w2v = (str(Path(p).resolve()) for p in (args.data, args.w2v, args.cased_w2v))
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("CLF_CACHE_DIR", str(out / "cache"))
+    where = provenance()
+    print(f"defaults bench at {where['commit']} ({where['date']}), load average {os.getloadavg()[0]:.1f}", flush=True)
+    warm_caches(args, args.candidates)
+    runs = []
+    for seed in args.seeds:
+        for name in args.candidates:
+            run_dir = out / "runs" / f"{name}-seed{seed}"
+            shutil.rmtree(run_dir, ignore_errors=True)
+            run_dir.parent.mkdir(parents=True, exist_ok=True)
+            result = one_run(args, name, seed, run_dir)
+            runs.append(result)
+            print(f"  {name} seed {seed}: test F1 {result['test_f1']:.4f} dev {result['dev_f1']:.4f}, train "
+                  f"{result['train_s']:.2f} s, wall {result['wall_s']:.2f} s, {result['du_mib']:.1f} MiB, RSS "
+                  f"{result['peak_rss_mb']:.0f} MB, load {result['load']:.1f}", flush=True)
+            if not args.keep:
+                shutil.rmtree(run_dir)
+    with open(out / "runs.jsonl", "a") as f:
+        for r in runs:
+            f.write(json.dumps({**r, **where}) + "\n")
+    summary = summarise(runs)
+    (out / "summary.json").write_text(json.dumps({**where, "seeds": args.seeds, "candidates": summary}, indent=2))
+    print(f"\n{where['commit']} {where['date']}, seeds {args.seeds}, load average at the end "
+          f"{os.getloadavg()[0]:.1f}\n\n{table(summary)}")
+
+
+if __name__ == "__main__":
+    main()
