@@ -28,10 +28,10 @@ import shutil
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+from peak_rss import run_measured  # noqa: E402
 from provenance import provenance  # noqa: E402
 
 ISSUE12 = ["model.num_heads=8", "data.bigram_max_size=200000", "data.bigram_min_count=3", "train.eval_every=50",
@@ -39,6 +39,7 @@ ISSUE12 = ["model.num_heads=8", "data.bigram_max_size=200000", "data.bigram_min_
 # name -> (overrides, which vectors: "lc" (clf w2v's lowercased defaults) or "cased" (the homework's))
 CANDIDATES: dict[str, tuple[list[str], str]] = {
     "shipped": ([], "lc"),
+    "shipped-fp32": (["train.best_precision=fp32"], "lc"),   # the same training, best.pt in full precision
     "issue12": (ISSUE12, "lc"),
     "previous": (["data.tokenizer.lowercase=false", "data.tokenizer.ngrams=1", "model.num_heads=4",
                   "train.best_precision=fp32"], "cased"),
@@ -46,18 +47,35 @@ CANDIDATES: dict[str, tuple[list[str], str]] = {
     "h4-b50k": (["model.num_heads=4", "data.bigram_max_size=50000"], "lc"),
     "h4-b25k": (["model.num_heads=4", "data.bigram_max_size=25000"], "lc"),
     "h4-b100k": (["model.num_heads=4", "data.bigram_max_size=100000"], "lc"),
-    "h4-b50k-e2": (["model.num_heads=4", "data.bigram_max_size=50000", "train.epochs=2"], "lc"),
-    "h4-b50k-bs128": (["model.num_heads=4", "data.bigram_max_size=50000", "train.batch_size=128", "optim.lr=6e-3"],
-                      "lc"),
-    "h8-b50k-bs128": (["data.bigram_max_size=50000", "train.batch_size=128", "optim.lr=6e-3"], "lc"),
-    "h4-b50k-ev100": (["model.num_heads=4", "data.bigram_max_size=50000", "train.eval_every=100"], "lc"),
     "h4-b200k": (["model.num_heads=4"], "lc"),
+    "h4-b50k-e2": (["model.num_heads=4", "data.bigram_max_size=50000", "train.epochs=2"], "lc"),
     "h4-b50k-mc5": (["model.num_heads=4", "data.bigram_max_size=50000", "data.bigram_min_count=5"], "lc"),
+    "h4-b50k-ev100": (["model.num_heads=4", "data.bigram_max_size=50000", "train.eval_every=100"], "lc"),
+    # batch 128 and 256: min_steps scaled so that a small set sees as many documents as at 64 and 900
+    "h8-b50k-bs128": (["data.bigram_max_size=50000", "train.batch_size=128", "optim.lr=6e-3", "train.min_steps=450"],
+                      "lc"),
+    "h8-b50k-bs128-lr3": (["data.bigram_max_size=50000", "train.batch_size=128", "train.min_steps=450"], "lc"),
+    "h8-b25k-bs128": (["data.bigram_max_size=25000", "train.batch_size=128", "optim.lr=6e-3", "train.min_steps=450"],
+                      "lc"),
+    "h8-b100k-bs128": (["data.bigram_max_size=100000", "train.batch_size=128", "optim.lr=6e-3",
+                        "train.min_steps=450"], "lc"),
+    "h8-b50k-bs256": (["data.bigram_max_size=50000", "train.batch_size=256", "optim.lr=1e-2", "train.min_steps=225"],
+                      "lc"),
+    "h8-b50k-bs128-e2": (["data.bigram_max_size=50000", "train.batch_size=128", "optim.lr=6e-3", "train.epochs=2"],
+                         "lc"),
+    "h8-b50k-bs128-e2-lr8": (["data.bigram_max_size=50000", "train.batch_size=128", "optim.lr=8e-3",
+                              "train.epochs=2"], "lc"),
+    "h8-b50k-bs256-e2": (["data.bigram_max_size=50000", "train.batch_size=256", "optim.lr=1e-2", "train.epochs=2"],
+                         "lc"),
+    "h6-b50k-bs128": (["model.num_heads=6", "data.bigram_max_size=50000", "train.batch_size=128", "optim.lr=6e-3",
+                       "train.min_steps=450"], "lc"),
+    "h4-b50k-bs128": (["model.num_heads=4", "data.bigram_max_size=50000", "train.batch_size=128", "optim.lr=6e-3",
+                       "train.min_steps=450"], "lc"),
 }
 
 
 def disk(run_dir: Path) -> tuple[float, float]:
-    """(MiB as ``du -sm`` counts them, MB of apparent size) of a directory's files."""
+    """(MB of the blocks ``du`` counts, MB of apparent size) of a directory's files."""
     blocks = apparent = 0
     seen: set[int] = set()
     for path in run_dir.rglob("*"):
@@ -67,7 +85,7 @@ def disk(run_dir: Path) -> tuple[float, float]:
         seen.add(st.st_ino)
         blocks += st.st_blocks * 512
         apparent += st.st_size if path.is_file() else 0
-    return blocks / 2**20, apparent / 1e6
+    return blocks / 1e6, apparent / 1e6
 
 
 def one_run(args: argparse.Namespace, name: str, seed: int, run_dir: Path) -> dict:
@@ -76,20 +94,44 @@ def one_run(args: argparse.Namespace, name: str, seed: int, run_dir: Path) -> di
     w2v = args.w2v if vectors == "lc" else args.cased_w2v
     cmd = [sys.executable, "-m", "clf", "train", "data=imdb", f"data.dir={args.data}", "embeddings=word2vec",
            f"embeddings.dir={w2v}", "train.progress=none", "device=cpu", f"seed={seed}", f"run_dir={run_dir}", *extra]
-    start = time.perf_counter()
-    with open(run_dir.parent / f"{run_dir.name}.log", "w") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
+    status, peak_rss_mb, wall, cpu_s = run_measured(cmd, run_dir.parent / f"{run_dir.name}.log")
     if status != 0:
         raise SystemExit(f"{name} seed {seed} failed (status {status}); log: {run_dir.parent / run_dir.name}.log")
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    du_mib, apparent_mb = disk(run_dir)
+    du_mb, apparent_mb = disk(run_dir)
     return {"candidate": name, "seed": seed, "overrides": extra, "vectors": vectors, "wall_s": wall,
             "train_s": metrics["train_seconds"], "ratio": wall / metrics["train_seconds"],
-            "peak_rss_mb": usage.ru_maxrss / 1024, "dev_f1": metrics["dev_f1"], "test_f1": metrics["test_f1"],
+            "peak_rss_mb": peak_rss_mb, "cpu_s": cpu_s, "dev_f1": metrics["dev_f1"], "test_f1": metrics["test_f1"],
             "test_accuracy": metrics["test_accuracy"], "best_step": metrics["best_step"], "steps": metrics["steps"],
-            "du_mib": du_mib, "apparent_mb": apparent_mb, "load": os.getloadavg()[0]}
+            "du_mb": du_mb, "apparent_mb": apparent_mb, "load": os.getloadavg()[0]}
+
+
+def keep_predictions(run_dir: Path, to: Path) -> None:
+    to.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(run_dir / "predictions" / "test.proba.csv", to)
+
+
+def precision_gap(out: Path, seeds: list[int], data: str) -> dict | None:
+    """``shipped`` (fp16 best.pt) against ``shipped-fp32`` (the same runs, best.pt in full
+    precision) on IMDB test: the largest probability difference, labels flipped, F1 difference."""
+    import numpy as np
+    import pandas as pd
+
+    from clf.metrics import binary_metrics
+
+    files = [(out / "predictions" / f"shipped-seed{s}.csv", out / "predictions" / f"shipped-fp32-seed{s}.csv")
+             for s in seeds]
+    if not all(a.exists() and b.exists() for a, b in files):
+        return None
+    labels = pd.read_csv(Path(data) / "test.csv.gz")["label"].to_numpy()
+    gaps, flips, f1_gaps = [], [], []
+    for half, full in files:
+        p16, p32 = (pd.read_csv(f)["probability"].to_numpy() for f in (half, full))
+        gaps.append(float(np.abs(p16 - p32).max()))
+        flips.append(int(((p16 >= 0.5) != (p32 >= 0.5)).sum()))
+        f1_gaps.append(abs(binary_metrics(labels, p16 >= 0.5)["f1"] - binary_metrics(labels, p32 >= 0.5)["f1"]))
+    return {"max_probability_gap": max(gaps), "labels_flipped": flips, "max_f1_gap": max(f1_gaps),
+            "documents": len(labels)}
 
 
 def summarise(runs: list[dict]) -> dict[str, dict]:
@@ -106,8 +148,8 @@ def summarise(runs: list[dict]) -> dict[str, dict]:
             return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
         out[name] = {"seeds": [r["seed"] for r in mine], "overrides": mine[0]["overrides"], "train_s": med("train_s"),
-                     "wall_s": med("wall_s"), "ratio": med("ratio"), "peak_rss_mb": max(r["peak_rss_mb"] for r in mine),
-                     "du_mib": med("du_mib"), "apparent_mb": med("apparent_mb"), "test_f1": mean_std("test_f1"),
+                     "wall_s": med("wall_s"), "cpu_s": med("cpu_s"), "ratio": med("ratio"), "peak_rss_mb": max(r["peak_rss_mb"] for r in mine),
+                     "du_mb": med("du_mb"), "apparent_mb": med("apparent_mb"), "test_f1": mean_std("test_f1"),
                      "dev_f1": mean_std("dev_f1"), "test_accuracy": mean_std("test_accuracy"),
                      "best_steps": sorted(r["best_step"] for r in mine), "steps": mine[0]["steps"]}
     if "issue12" in out:
@@ -118,27 +160,35 @@ def summarise(runs: list[dict]) -> dict[str, dict]:
 
 
 def table(summary: dict[str, dict]) -> str:
-    lines = ["| candidate | test F1 | dev F1 | test acc. | train s | x issue12 | wall / train | du MiB (MB) | "
+    lines = ["| candidate | test F1 | dev F1 | test acc. | train s | x issue12 | wall / train | du MB (apparent) | "
              "peak RSS MB | best steps / steps |", "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"]
     for name, f in summary.items():
         lines.append(f"| {name} | {f['test_f1'][0]:.4f} ± {f['test_f1'][1]:.4f} | {f['dev_f1'][0]:.4f} | "
                      f"{f['test_accuracy'][0] * 100:.2f}% | {f['train_s']:.2f} | {f.get('train_vs_issue12', float('nan')):.2f} | "
-                     f"{f['ratio']:.2f} | {f['du_mib']:.1f} ({f['apparent_mb']:.1f}) | {f['peak_rss_mb']:.0f} | "
+                     f"{f['ratio']:.2f} | {f['du_mb']:.1f} ({f['apparent_mb']:.1f}) | {f['peak_rss_mb']:.0f} | "
                      f"{', '.join(map(str, f['best_steps']))} / {f['steps']} |")
     return "\n".join(lines)
 
 
-def warm_caches(args: argparse.Namespace, names: list[str]) -> None:
-    """Token ids and bigram vocabularies of every candidate into the cache, before any run is timed."""
-    from clf.config.compose import compose
-    from clf.data.dataset import load_dataset
-    from clf.embeddings import load_word2vec
+WARM = """
+import sys
+from clf.config.compose import compose
+from clf.data.dataset import load_dataset
+from clf.embeddings import load_word2vec
+cfg = compose(sys.argv[2:])
+load_dataset(cfg.data, load_word2vec(sys.argv[1])[0])
+"""
 
+
+def warm_caches(args: argparse.Namespace, names: list[str]) -> None:
+    """Token ids and bigram vocabularies of every candidate into the cache, before any run is timed;
+    in child processes, so that this one stays small: a child's peak RSS (``wait4``) counts the
+    pages of the process it was forked from."""
     for name in names:
         extra, vectors = CANDIDATES[name]
         w2v = args.w2v if vectors == "lc" else args.cased_w2v
-        cfg = compose(["data=imdb", f"data.dir={args.data}", "embeddings=word2vec", f"embeddings.dir={w2v}", *extra])
-        load_dataset(cfg.data, load_word2vec(w2v)[0])
+        subprocess.run([sys.executable, "-c", WARM, w2v, "data=imdb", f"data.dir={args.data}", "embeddings=word2vec",
+                        f"embeddings.dir={w2v}", *extra], check=True)
 
 
 def main() -> None:
@@ -167,17 +217,24 @@ def main() -> None:
             result = one_run(args, name, seed, run_dir)
             runs.append(result)
             print(f"  {name} seed {seed}: test F1 {result['test_f1']:.4f} dev {result['dev_f1']:.4f}, train "
-                  f"{result['train_s']:.2f} s, wall {result['wall_s']:.2f} s, {result['du_mib']:.1f} MiB, RSS "
+                  f"{result['train_s']:.2f} s, wall {result['wall_s']:.2f} s, CPU {result['cpu_s']:.1f} s, {result['du_mb']:.1f} MB, RSS "
                   f"{result['peak_rss_mb']:.0f} MB, load {result['load']:.1f}", flush=True)
+            keep_predictions(run_dir, out / "predictions" / f"{name}-seed{seed}.csv")
             if not args.keep:
                 shutil.rmtree(run_dir)
     with open(out / "runs.jsonl", "a") as f:
         for r in runs:
             f.write(json.dumps({**r, **where}) + "\n")
-    summary = summarise(runs)
-    (out / "summary.json").write_text(json.dumps({**where, "seeds": args.seeds, "candidates": summary}, indent=2))
+    summary, gap = summarise(runs), precision_gap(out, args.seeds, args.data)
+    (out / "summary.json").write_text(json.dumps({**where, "seeds": args.seeds, "candidates": summary,
+                                                  "fp16_best": gap}, indent=2))
     print(f"\n{where['commit']} {where['date']}, seeds {args.seeds}, load average at the end "
           f"{os.getloadavg()[0]:.1f}\n\n{table(summary)}")
+    print("\nsummary-json: " + json.dumps({**where, "seeds": args.seeds, "candidates": summary, "fp16_best": gap}))
+    if gap is not None:
+        print(f"\nfp16 best.pt against fp32 (shipped vs shipped-fp32, IMDB test, {gap['documents']} documents): largest "
+              f"probability difference {gap['max_probability_gap']:.2e}, labels flipped {gap['labels_flipped']}, "
+              f"largest F1 difference {gap['max_f1_gap']:.2e}")
 
 
 if __name__ == "__main__":
