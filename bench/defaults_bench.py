@@ -214,7 +214,7 @@ def main() -> None:
     where = provenance()
     print(f"defaults bench at {where['commit']} ({where['date']}), load average {os.getloadavg()[0]:.1f}", flush=True)
     warm_caches(args, args.candidates)
-    runs = []
+    runs: list[dict] = []
     for seed in args.seeds:
         for name in [c for c in args.candidates if seed == args.seeds[0] or c not in args.first_seed_only]:
             run_dir = out / "runs" / f"{name}-seed{seed}"
@@ -223,26 +223,29 @@ def main() -> None:
             result = one_run(args, name, seed, run_dir)
             runs.append(result)
             print(f"  {name} seed {seed}: test F1 {result['test_f1']:.4f} dev {result['dev_f1']:.4f}, train "
-                  f"{result['train_s']:.2f} s, wall {result['wall_s']:.2f} s, CPU {result['cpu_s']:.1f} s, {result['du_mb']:.1f} MB, RSS "
-                  f"{result['peak_rss_mb']:.0f} MB, load {result['load']:.1f}", flush=True)
+                  f"{result['train_s']:.2f} s, wall {result['wall_s']:.2f} s, CPU {result['cpu_s']:.1f} s, "
+                  f"{result['du_mb']:.1f} MB, RSS {result['peak_rss_mb']:.0f} MB, load {result['load']:.1f}", flush=True)
             keep_predictions(run_dir, out / "predictions" / f"{name}-seed{seed}.csv")
             if not args.keep:
                 shutil.rmtree(run_dir)
-    with open(out / "runs.jsonl", "a") as f:
-        for r in runs:
-            f.write(json.dumps({**r, **where}) + "\n")
-    summary, gap = summarise(runs), precision_gap(out, args.seeds, args.data)
-    (out / "summary.json").write_text(json.dumps({**where, "seeds": args.seeds, "candidates": summary,
-                                                  "fp16_best": gap}, indent=2))
-    print(f"\n{where['commit']} {where['date']}, seeds {args.seeds}, load average at the end "
-          f"{os.getloadavg()[0]:.1f}\n\n{table(summary)}")
-    print("\nsummary-json: " + json.dumps({**where, "seeds": args.seeds, "candidates": summary, "fp16_best": gap}))
+            with open(out / "runs.jsonl", "a") as f:
+                f.write(json.dumps({**result, **where}) + "\n")
+        report(runs, where, out, args)   # after each seed: a bench stopped early still has its figures
+
+
+def report(runs: list[dict], where: dict, out: Path, args: argparse.Namespace) -> None:
+    """The table of the runs so far, and the JSON line bench/summary.py reads (its last one counts)."""
+    seeds = sorted({r["seed"] for r in runs})
+    summary, gap = summarise(runs), precision_gap(out, seeds, args.data)
+    record = {**where, "seeds": seeds, "candidates": summary, "fp16_best": gap}
+    (out / "summary.json").write_text(json.dumps(record, indent=2))
+    print(f"\n{where['commit']} {where['date']}, seeds {seeds}, load average now {os.getloadavg()[0]:.1f}\n\n"
+          f"{table(summary)}")
     if gap is not None:
         print(f"\nfp16 best.pt against fp32 (shipped vs shipped-fp32, IMDB test, {gap['documents']} documents, "
-              f"{gap['runs']} seed(s)): largest "
-              f"probability difference {gap['max_probability_gap']:.2e}, labels flipped {gap['labels_flipped']}, "
-              f"largest F1 difference {gap['max_f1_gap']:.2e}")
-
+              f"{gap['runs']} seed(s)): largest probability difference {gap['max_probability_gap']:.2e}, labels "
+              f"flipped {gap['labels_flipped']}, largest F1 difference {gap['max_f1_gap']:.2e}")
+    print("\nsummary-json: " + json.dumps(record), flush=True)
 
 if __name__ == "__main__":
     main()
