@@ -92,6 +92,8 @@ def ratio_row(text: str) -> Figure:
 
 def fp16_row(text: str) -> Figure:
     gap = defaults(text)["fp16_best"]
+    if gap is None:
+        raise LookupError("no shipped-fp32 runs beside shipped's")
     return (f"**{gap['max_probability_gap']:.1e}** ({gap['runs']} seed(s)); labels flipped {gap['labels_flipped']} "
             f"of {gap['documents']}; "
             f"F1 within {gap['max_f1_gap']:.1e}", gap["max_probability_gap"] <= 5e-3)
