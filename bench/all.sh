@@ -67,7 +67,7 @@ if wanted vectors || wanted defaults || wanted size || wanted overhead || wanted
   [[ -s $vectors/word2vec.pt ]] || stage vectors $b -m clf w2v data=imdb data.dir="$data" out="$vectors"
 fi
 stage defaults $b bench/defaults_bench.py --data "$data" --w2v "$vectors" --cased-w2v "$cased" --seeds 0 1 2 \
-  --candidates shipped issue12 previous shipped-fp32 --first-seed-only previous shipped-fp32 --out bench/out/defaults
+  --candidates shipped issue12 shipped-fp32 previous --first-seed-only shipped-fp32 previous --out bench/out/defaults
 stage size $b bench/run_size.py --data "$data" --w2v "$vectors"
 stage overhead $b bench/overhead_bench.py --data "$data" --w2v "$vectors" --repeats 5 --no-phases
 stage core $b bench/core_bench.py --defaults --data "$data" --w2v "$vectors"

@@ -217,6 +217,7 @@ def main() -> None:
     runs: list[dict] = []
     for seed in args.seeds:
         for name in [c for c in args.candidates if seed == args.seeds[0] or c not in args.first_seed_only]:
+            # the order given: put first what must be measured if the bench is stopped early
             run_dir = out / "runs" / f"{name}-seed{seed}"
             shutil.rmtree(run_dir, ignore_errors=True)
             run_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -230,7 +231,7 @@ def main() -> None:
                 shutil.rmtree(run_dir)
             with open(out / "runs.jsonl", "a") as f:
                 f.write(json.dumps({**result, **where}) + "\n")
-        report(runs, where, out, args)   # after each seed: a bench stopped early still has its figures
+            report(runs, where, out, args)   # after each run: a bench stopped early still has its figures
 
 
 def report(runs: list[dict], where: dict, out: Path, args: argparse.Namespace) -> None:
