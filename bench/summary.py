@@ -232,7 +232,9 @@ def summary(directory: Path) -> str:
         except (LookupError, ValueError, KeyError, TypeError) as exc:
             failed = "FAILED" in text
             measured, verdict = f"not in the output ({'the stage failed' if failed else exc})", ""
-        short = re.sub(r"\S*/(bench/\S+\.(py|sh))", r"\1", command)
+        short = re.sub(r"(nice -n \d+ )?\S*python\S* ", "", command)       # the interpreter, its nice
+        short = re.sub(r" (--?[\w.-]+[= ])?/\S+", "", short)                # arguments that are local paths
+        short = re.sub(r"\S*/(bench/\S+\.(py|sh))", r"\1", short)
         lines.append(f"| {row.figure} | {row.target} | {cell(measured)} | {verdict} | {commit}, {date} | "
                      f"{row.stage}: `{cell(short)}` |")
     commits = sorted({o[0] for o in outputs.values()})
