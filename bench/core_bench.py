@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,6 +38,7 @@ from clf.train.loop import prepare_data, train
 
 sys.path.insert(0, str(Path(__file__).parent))
 from homework_loop import homework_lists, homework_predict, run_homework_loop  # noqa: E402
+from peak_rss import run_measured  # noqa: E402
 
 
 HOMEWORK_RECIPE = ["optim.lr=5e-5", "optim.schedule=none", "optim.warmup_steps=0", "optim.grad_clip=null"]
@@ -163,13 +163,13 @@ def bench_eval(args, tmp: Path) -> dict[str, float]:
 
 
 def bench_rss(args, tmp: Path) -> dict[str, float]:
-    """Peak RSS of a whole `clf train` process (1 epoch on IMDB, our defaults)."""
+    """Peak RSS of a whole `clf train` process (1 epoch on IMDB), started by a small launcher
+    (``peak_rss``: a child forked from this process would count this process's pages)."""
     cmd = [sys.executable, "-m", "clf", "train", *overrides(args, tmp / "cache", tmp / "rss", "train.epochs=1")]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
+    status, peak_rss_mb, _, _ = run_measured(cmd, tmp / "rss.log")
     if status != 0:
         raise SystemExit(f"clf train failed (status {status}): {' '.join(cmd)}")
-    return {"peak_rss_mb": usage.ru_maxrss / 1024}
+    return {"peak_rss_mb": peak_rss_mb}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

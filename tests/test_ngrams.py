@@ -126,11 +126,13 @@ def test_homework_files_load_unchanged_with_ngrams_1(dataset, tmp_path):
 def test_homework_experiment_pins_words_and_case():
     cfg = compose(["experiment=homework", "data=csv", "data.train=x.csv", "data.dev=y.csv", "embeddings.dir=w"])
     assert cfg.data.tokenizer.ngrams == 1 and cfg.data.tokenizer.lowercase is False and cfg.model.num_heads == 4
+    assert cfg.train.batch_size == 1 and cfg.train.epochs == 1 and cfg.train.best_precision == "fp32"
 
 
 def test_the_defaults_are_lowercased_words_and_bigrams_with_8_heads():
     cfg = compose(["data=csv", "data.train=x.csv", "data.dev=y.csv"])
     assert cfg.data.tokenizer.ngrams == 2 and cfg.data.tokenizer.lowercase is True and cfg.model.num_heads == 8
+    assert cfg.data.bigram_max_size == 50_000 and cfg.train.best_precision == "fp16"   # issue 21
 
 
 def test_bad_ngrams_settings_are_one_line_errors(dataset, tmp_path):

@@ -31,7 +31,8 @@ def data(tmp_path):
 
 def test_completed_run_keeps_best_and_a_final_record_by_default(data, tmp_path):
     run_dir = tmp_path / "run"
-    train(data, run_dir, "train.checkpoint_every=5")
+    # best.pt in full precision: the tiny model's fp16 table is smaller than the record's config text
+    train(data, run_dir, "train.checkpoint_every=5", "train.best_precision=fp32")
     ckpts = run_dir / "checkpoints"
     assert sorted(p.name for p in ckpts.iterdir()) == ["best.pt", "last.pt"]
     last, best = checkpoint.read(ckpts / "last.pt"), checkpoint.read(ckpts / "best.pt")
@@ -40,7 +41,7 @@ def test_completed_run_keeps_best_and_a_final_record_by_default(data, tmp_path):
     assert load_run(run_dir).step == best["step"]  # explain and the api read best.pt
     with pytest.raises(ClfError, match="no model weights"):
         load_run(run_dir, checkpoint="last")
-    again = train(data, run_dir, "train.checkpoint_every=5")  # a rerun (or resubmit) sees a finished run
+    again = train(data, run_dir, "train.checkpoint_every=5", "train.best_precision=fp32")  # a rerun (or resubmit) sees a finished run
     assert "not retraining" in again.stderr
 
 

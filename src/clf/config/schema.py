@@ -50,7 +50,7 @@ class DataConfig:
     max_size: Optional[int] = None
     # bigrams (tokenizer.ngrams=2) in the vocabulary: pairs of known words seen this often in train
     bigram_min_count: int = 3
-    bigram_max_size: Optional[int] = 200000
+    bigram_max_size: Optional[int] = 50000
     # token-id cache; null: $CLF_CACHE_DIR or ~/.cache/clf
     cache_dir: Optional[str] = None
 
@@ -83,7 +83,7 @@ class ModelConfig:
 class OptimConfig:
     """AdamW, gradient clipping and the learning-rate schedule."""
 
-    lr: float = 3e-3
+    lr: float = 8e-3
     weight_decay: float = 0.01
     beta1: float = 0.9
     beta2: float = 0.999
@@ -101,10 +101,13 @@ class OptimConfig:
 class TrainConfig:
     """Batching, length of training, evaluation, logging and checkpoint cadence."""
 
-    batch_size: int = 64
-    # null: 3 epochs or min_steps steps, whichever is more (clf.train.budget); N: exactly N epochs
+    batch_size: int = 128
+    # null: min_epochs epochs or min_steps steps, whichever is more (clf.train.budget); N: exactly N epochs
     epochs: Optional[int] = None
-    min_steps: int = 900
+    min_epochs: int = 2
+    min_steps: int = 450
+    # min_steps counts until a run has trained on this many tokens (null: always)
+    min_steps_tokens: Optional[int] = 15_000_000
     max_steps: Optional[int] = None
     # stop (resumably) at this step, a multiple of eval_every: a successive-halving rung's budget;
     # the LR schedule and data order still span the full budget. null: train to the end
@@ -121,6 +124,8 @@ class TrainConfig:
     num_threads: Optional[int] = None
     # what a completed run keeps: best (best.pt and the final record, no optimizer state) | all
     keep_checkpoints: str = "best"
+    # best.pt's embedding table: fp16 (for inference: predictions, clf explain, clf.api) | fp32
+    best_precision: str = "fp16"
 
 
 @dataclass

@@ -16,13 +16,14 @@ CHOICES = {
     "precision": ("fp32", "bf16"),
     "train.progress": ("auto", "bar", "log", "none"),
     "train.keep_checkpoints": ("best", "all"),
+    "train.best_precision": ("fp16", "fp32"),
     "search.kind": ("grid", "halving"),
 }
 POSITIVE = (
     "embeddings.dim", "model.num_heads", "model.hidden_size", "model.max_len", "model.max_tokens",
     "train.batch_size", "train.bucket_batches", "train.eval_batch_tokens", "train.log_every",
     "train.eval_every", "train.checkpoint_every", "train.max_steps", "train.early_stopping_patience",
-    "train.num_threads", "data.min_count", "data.max_size", "data.train_limit", "train.stop_at_step",
+    "train.num_threads", "train.min_epochs", "train.min_steps_tokens", "data.min_count", "data.max_size", "data.train_limit", "train.stop_at_step",
     "data.bigram_min_count", "data.bigram_max_size",
 )
 NON_NEGATIVE = (

@@ -122,8 +122,9 @@ def prepare_data(cfg: DictConfig) -> tuple[Dataset, torch.Tensor | None]:
     return dataset, vectors
 
 
-def total_steps(cfg: DictConfig, batches_per_epoch: int) -> int:
-    return budget.total_steps(cfg.train, batches_per_epoch)
+def total_steps(cfg: DictConfig, lengths: np.ndarray) -> int:
+    """The run's budget for training documents of these lengths (``clf.train.budget``)."""
+    return budget.total_steps(cfg.train, -(-len(lengths) // cfg.train.batch_size), int(lengths.sum()))
 
 
 def train(cfg: DictConfig, run_dir: Path, stop: StopRequest | None = None) -> RunResult:
@@ -245,7 +246,7 @@ def _build(cfg: DictConfig, run_dir: Path, device: torch.device, ctx: Dist, amp:
     model = build_model(cfg, dataset.vocab.size, vectors).to(device)
     train_split = dataset["train"]
     lengths = np.minimum(train_split.lengths, cfg.model.max_tokens or np.iinfo(np.int64).max)
-    total = total_steps(cfg, -(-len(train_split) // cfg.train.batch_size))
+    total = total_steps(cfg, lengths)
     optimizer = build_optimizer(model, cfg.optim)
     scheduler = build_scheduler(optimizer, cfg.optim, total)
     saver = CheckpointSaver(run_dir, cfg, model, optimizer, scheduler, dataset.vocab, ctx)

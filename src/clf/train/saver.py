@@ -18,7 +18,8 @@
 A finished run under ``train.keep_checkpoints=best`` writes ``last.pt`` as its final record only
 (``clf.train.retention``); a run stopped after it and before its outputs makes them from ``best.pt``.
 
-``best.pt`` holds the model's state dict at the best dev F1 (with its ``step`` and ``dev_f1``). An
+``best.pt`` holds the model's state dict at the best dev F1 (with its ``step`` and ``dev_f1``), its
+embedding table in ``train.best_precision`` (``clf.train.compact``: half precision by default). An
 improvement is kept in memory and written just before the next ``last.pt`` (a run improves at
 most evaluations, often at a third of them): every ``last.pt`` on disk finds the weights of its
 ``best_step`` in ``best.pt``, and the run's end writes both.
@@ -41,6 +42,7 @@ from clf.data.vocab import Vocab
 from clf.errors import ClfError
 from clf.names import BEST, CHECKPOINTS, RESUMABLE_CHANGES, key_in
 from clf.train import checkpoint
+from clf.train.compact import inference_weights
 from clf.train.distributed import Dist, barrier, gather_objects
 from clf.train.retention import final_record, is_record_only
 from clf.train.rng import rng_state, set_rng_state
@@ -147,10 +149,10 @@ class CheckpointSaver:
         barrier(self.ctx)
 
     def save_best(self, state: TrainState) -> None:
-        """Keep the weights of ``state.best_step`` for ``best.pt`` (rank 0 only: the weights are the
-        same on every rank); written by the next ``save``."""
+        """Keep the weights of ``state.best_step`` for ``best.pt``, as ``best.pt`` holds them (rank 0
+        only: the weights are the same on every rank); written by the next ``save``."""
         if self.ctx.is_main:
-            weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            weights = inference_weights(self.model.state_dict(), self.cfg.train.best_precision)
             self._best = {"model": weights, "step": state.best_step, "dev_f1": state.best_f1}
 
     def _write_best(self) -> None:
