@@ -11,14 +11,14 @@
 # defaults, made once: 6), defaults (issue 12's defaults, the previous ones and the shipped
 # defaults, 3 seeds each, side by side: 4), size (run_size.py: 1), overhead (overhead_bench.py: 4),
 # core (core_bench.py --defaults: 5), aggregate (1), slurm (slurm_bench.py, the local cluster: 3),
-# pack (pack_bench.py: 5), demo (launch/demo.sh: 2), w2v-speed (15), w2v-quality (20),
+# pack (pack_bench.py: 5), workers (worker_bench.py: 40), demo (launch/demo.sh: 2), w2v-speed (15), w2v-quality (20),
 # quality (quality.py, five datasets against fastText: 90), halving (halving_bench.py: 50),
 # gpu (gpu_check.sh: skipped without a GPU).
 # Environment: PYTHON (default .venv/bin/python), DATA (IMDB, default ../shared/data/imdb),
 # CASED_VECTORS (the homework's case-kept vectors, default ../shared/data/imdb-w2v).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-STAGES=(vectors defaults size overhead core aggregate slurm pack demo w2v-speed w2v-quality quality halving gpu)
+STAGES=(vectors defaults size overhead core aggregate slurm pack workers demo w2v-speed w2v-quality quality halving gpu)
 out=bench/out/all only=() skip=() write=()
 while (($#)); do
   case $1 in
@@ -74,6 +74,7 @@ stage core $b bench/core_bench.py --defaults --data "$data" --w2v "$vectors"
 stage aggregate $b bench/aggregate_bench.py --runs 1000 --repeats 7
 stage slurm $b bench/slurm_bench.py --repeats 5 --preemptions 3
 stage pack $b bench/pack_bench.py --runs-per-task 8 --steps 100
+stage workers $b bench/worker_bench.py --data "$data" --w2v "$vectors"
 stage demo bash -c "time bash launch/demo.sh bench/out/demo-\$(date +%s)"
 stage w2v-speed $b bench/w2v_speed.py --data "$data" --rounds 1
 stage w2v-quality $b bench/w2v_quality.py --data "$data" --reference "$cased"
