@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The test suite: set up .venv, bring up the local Slurm cluster (3 nodes configured like Great
 # Lakes: slurm/local/USAGE.md; root needed; CI=true makes Slurm tests fail rather than skip when
-# it is missing), run pytest. Extra args go to pytest. The tests run in CLF_TEST_WORKERS processes
-# (pytest-xdist, default 2): the Slurm tests one after the other in one of them (they share the
-# cluster), the others beside them; CLF_TEST_WORKERS=0 runs everything in this process.
+# it is missing), run pytest. Extra args go to pytest. The tests that need the Slurm cluster
+# (-m slurm) run in one pytest process, one after the other (they share the cluster and some stop
+# its daemons), the others in a second process beside it; CLF_TEST_PARALLEL=0 runs them all in one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash launch/setup.sh
@@ -11,12 +11,25 @@ if [ "$(id -u)" = 0 ] && [ -x slurm/local/start.sh ]; then
   bash slurm/local/install.sh
   bash slurm/local/start.sh
 fi
-workers=${CLF_TEST_WORKERS:-2}
-if [[ ! "$workers" =~ ^[0-9]+$ ]]; then
-  echo "launch/test.sh: CLF_TEST_WORKERS=$workers is not a number of processes" >&2
-  exit 2
+marker_given=0
+for arg in "$@"; do [[ "$arg" == -m* ]] && marker_given=1; done
+if [ "${CLF_TEST_PARALLEL:-1}" = 0 ] || [ "$marker_given" = 1 ]; then  # a -m of the caller's: one process
+  exec .venv/bin/python -m pytest "$@"
 fi
-if [ "$workers" -gt 0 ]; then
-  exec .venv/bin/python -m pytest -n "$workers" --dist loadgroup "$@"
+others_log=$(mktemp -t clf-tests-not-slurm.XXXXXX)
+.venv/bin/python -m pytest -m "not slurm" "$@" >"$others_log" 2>&1 &
+others=$!
+status=0
+.venv/bin/python -m pytest -m slurm "$@" || status=$?
+others_status=0
+wait "$others" || others_status=$?
+echo "=================== the tests that do not need Slurm (-m 'not slurm') ==================="
+cat "$others_log"
+rm -f "$others_log"
+ok() { [ "$1" = 0 ] || [ "$1" = 5 ]; }   # 5: pytest collected nothing (arguments that name one kind only)
+if ok "$status" && ok "$others_status"; then
+  echo "launch/test.sh: both parts passed (slurm: exit $status, the others: exit $others_status)"
+  exit 0
 fi
-exec .venv/bin/python -m pytest "$@"
+echo "launch/test.sh: FAILED (slurm: exit $status, the others: exit $others_status)"
+exit 1

@@ -27,16 +27,6 @@ from helpers import (HEADS, LONG_TRAIN, LRS, SEEDS, TINY, DatasetPaths, curve_of
 from clf.results.synthetic import base_config, completed_metrics, running_metrics, with_values, write_run
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (its hook, registered later, runs first)
-def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (``launch/test.sh`` runs ``-n 2 --dist loadgroup``), every test that
-    needs the Slurm cluster runs in one worker, one after the other, as they share the cluster and
-    some stop its daemons; the other tests run in the other worker meanwhile."""
-    for item in items:
-        if item.get_closest_marker("slurm"):
-            item.add_marker(pytest.mark.xdist_group("slurm"))
-
-
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     report = yield
