@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from helpers import NLTK
+from test_tokenizer import NLTK  # the homework tokenizer (nltk is imported only where used)
 
 from clf.data import encode as encode_module
 from clf.data.dataset import build_vocab
