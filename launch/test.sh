@@ -3,7 +3,9 @@
 # Lakes: slurm/local/USAGE.md; root needed; CI=true makes Slurm tests fail rather than skip when
 # it is missing), run pytest. Extra args go to pytest. The tests that need the Slurm cluster
 # (-m slurm) run in one pytest process, one after the other (they share the cluster and some stop
-# its daemons), the others in a second process beside it; CLF_TEST_PARALLEL=0 runs them all in one.
+# its daemons); the others beside them in CLF_TEST_WORKERS pytest-xdist workers (default 2), each
+# taking the next whole test file (--dist loadfile: a file's fixtures are made once), so that no
+# core idles once the Slurm tests are done. CLF_TEST_PARALLEL=0 runs them all in one process.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash launch/setup.sh
@@ -17,7 +19,9 @@ if [ "${CLF_TEST_PARALLEL:-1}" = 0 ] || [ "$marker_given" = 1 ]; then  # a -m of
   exec .venv/bin/python -m pytest "$@"
 fi
 others_log=$(mktemp -t clf-tests-not-slurm.XXXXXX)
-.venv/bin/python -m pytest -m "not slurm" "$@" >"$others_log" 2>&1 &
+workers=${CLF_TEST_WORKERS:-2}
+[[ $workers =~ ^[1-9][0-9]*$ ]] || { echo "launch/test.sh: CLF_TEST_WORKERS must be a whole number >= 1, not '$workers'" >&2; exit 2; }
+.venv/bin/python -m pytest -m "not slurm" -n "$workers" --dist loadfile "$@" >"$others_log" 2>&1 &
 others=$!
 status=0
 .venv/bin/python -m pytest -m slurm "$@" || status=$?

@@ -51,14 +51,21 @@ from clf.train import checkpoint
 REPO = Path(__file__).resolve().parents[1]
 
 
-def wait_for(predicate, timeout: float, what: str, every: float = 0.5):
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
+def wait_for(predicate, timeout: float, what: str, every: float | None = None):
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds.
+
+    ``every``: a fixed interval, for states that last only moments; by default the interval grows
+    from 0.25 s to 2 s, since most predicates run squeue, sacct or a ``clf`` process, whose CPU the
+    runs being waited for need on a 2-core machine."""
     deadline = time.monotonic() + timeout
+    interval = every or 0.25
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
-        time.sleep(every)
+        time.sleep(interval)
+        if every is None:
+            interval = min(2.0, interval * 1.3)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
@@ -87,14 +94,19 @@ def wait_for_checkpoint(process: subprocess.Popen, run_dir: Path, min_step: int,
     always whole (written to a temp file and renamed), so any other read error is a real one."""
     path = run_dir / "checkpoints" / "last.pt"
     deadline = time.monotonic() + timeout
+    seen = None  # the (inode, mtime, size) of the last.pt read last: each checkpoint is a new file
     while time.monotonic() < deadline:
         if process.poll() is not None:
             _, stderr = process.communicate(timeout=60)
             raise AssertionError(f"the run exited ({process.returncode}) before a checkpoint of step {min_step}:\n"
                                  f"{stderr}")
         try:
-            step = torch.load(path, map_location="cpu", weights_only=True)["state"]["step"]
-        except FileNotFoundError:  # no checkpoint yet
+            stat = path.stat()
+            identity = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+            step = None
+            if identity != seen:  # a new checkpoint: read its step (a stat costs far less than a load)
+                step, seen = torch.load(path, map_location="cpu", weights_only=True)["state"]["step"], identity
+        except FileNotFoundError:  # no checkpoint yet (or it was just replaced: read on the next pass)
             step = None
         if step is not None and step >= min_step:
             return step

@@ -237,25 +237,6 @@ def test_a_run_that_raises_fails_alone_and_resubmit_failed_reruns_only_it(data, 
 # a loaded machine needs many 1-minute attempts (18 at load 20): the wait, and pytest's own
 # timeout above it, allow all 30 (pytest's default 600 s once cut the wait short at 37,423 steps);
 # run alone (-k), this test also sets up early (its reference run: 300 s)
-@pytest.mark.timeout(2500)  # early's reference run 300 + requeues 1950 + sacct 120
-def test_time_limits_are_survived_through_requeues(early):
-    """Two array tasks, each requeued (same task id, same pickle) until its training is done."""
-    sweep = early / "timeout"
-    assert wait_final(sweep, 1950) == {"seed=0": "completed", "seed=1": "completed"}
-    for run, job in zip(("seed=0", "seed=1"), job_ids(sweep)):
-        run_dir = sweep / "runs" / run
-        records = attempts(run_dir)
-        reasons = [a["reason"] for a in records if a["event"] == "end"]
-        assert reasons[-1] == "completed" and len(reasons) >= 2
-        assert set(reasons[:-1]) == {"requeued-timeout"}
-        assert {a["job_id"] for a in records} == {job} and "_" in job
-        assert [a["restarts"] for a in records if a["event"] == "start"] == list(range(len(reasons)))
-        assert run_record(run_dir, "status.json")["restarts"] == len(reasons) - 1
-        assert run_record(run_dir, "metrics.json")["steps"] == 40000
-        assert (run_dir / "train.log").read_text().count("resuming") == len(reasons) - 1
-    assert set(settled_sacct(job_ids(sweep)).values()) == {"COMPLETED"}
-
-
 @pytest.mark.timeout(700)  # early's reference run 300 + the job 300
 def test_ddp_job_with_two_tasks_matches_one_process(early):
     sweep = early / "ddp"
@@ -383,3 +364,23 @@ def test_hundred_runs_one_sbatch_call_and_one_query_of_each_kind_for_status(data
     run_clf("cancel", str(sweep), check=True)
     assert wait_for(lambda: status_json(sweep)["counts"] == {"cancelled": 100}, 60, "100 cancelled runs")
     assert states(sweep) == {name: "cancelled" for name in states(sweep)}
+
+
+@pytest.mark.timeout(2500)  # early's reference run 300 + requeues 1950 + sacct 120
+def test_time_limits_are_survived_through_requeues(early):
+    """Two array tasks, each requeued (same task id, same pickle) until its training is done. Last
+    in the module: its minutes of time limits pass while the tests above run."""
+    sweep = early / "timeout"
+    assert wait_final(sweep, 1950) == {"seed=0": "completed", "seed=1": "completed"}
+    for run, job in zip(("seed=0", "seed=1"), job_ids(sweep)):
+        run_dir = sweep / "runs" / run
+        records = attempts(run_dir)
+        reasons = [a["reason"] for a in records if a["event"] == "end"]
+        assert reasons[-1] == "completed" and len(reasons) >= 2
+        assert set(reasons[:-1]) == {"requeued-timeout"}
+        assert {a["job_id"] for a in records} == {job} and "_" in job
+        assert [a["restarts"] for a in records if a["event"] == "start"] == list(range(len(reasons)))
+        assert run_record(run_dir, "status.json")["restarts"] == len(reasons) - 1
+        assert run_record(run_dir, "metrics.json")["steps"] == 40000
+        assert (run_dir / "train.log").read_text().count("resuming") == len(reasons) - 1
+    assert set(settled_sacct(job_ids(sweep)).values()) == {"COMPLETED"}

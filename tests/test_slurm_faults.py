@@ -188,6 +188,11 @@ def test_with_accounting_down_status_submit_cancel_and_halving_keep_working(tmp_
         assert counts(long)[0] == {"pending": 3}
         run_clf("cancel", str(long), check=True)
         wait_for(lambda: all_cancelled_by_clf(long, 3), 60, "the resubmitted runs to show cancelled")
+        # the user's own scancel of queued tasks: only sacct could say cancelled, so unknown, never failed
+        run_clf("resubmit", str(long), "cluster.additional_parameters={hold: true}", check=True)
+        subprocess.run(["scancel", *sorted({job.split("_")[0] for job in job_ids(long)})], check=True)
+        wait_for(lambda: counts(long)[0] == {"unknown": 3}, 60, "the runs scancelled by hand to show unknown")
+        assert all("left the queue before it started; sacct" in r["detail"] for r in status_table(long)["runs"])
         # successive halving decides from the runs' metrics.json: every run reached its rung, one won
         record = wait_for(lambda: search_ended(search), 300, "the search to end")
         assert [len(rung["runs"]) for rung in record["rungs"]] == [2, 1], record
@@ -202,7 +207,8 @@ def test_with_accounting_down_status_submit_cancel_and_halving_keep_working(tmp_
                 run_clf("cancel", str(sweep))
         start_cluster()
     assert counts(done)[0] == {"completed": 2} and counts(search)[0] == {"completed": 4}
-    assert counts(long)[0] == {"cancelled": 3}
+    # accounting back: slurmctld hands it the jobs that ended meanwhile, and sacct says cancelled
+    wait_for(lambda: counts(long)[0] == {"cancelled": 3}, 120, "sacct to record the scancelled runs")
 
 
 @pytest.mark.timeout(1500)  # waits: 240 + 120 + 600 s, start.sh's 300 s

@@ -59,7 +59,7 @@ def slurm(job: str | None, recorded: str | None = None, squeue: bool = True, sac
     ``cancelled``: when clf cancel's record says it cancelled the job."""
     return SlurmSources(recorded=recorded, queued=QUEUED.get(job or "") if squeue else None,
                         accounted=ACCOUNTED.get(job or "") if sacct else None, squeue_answered=squeue, job_id=job,
-                        cancelled=cancelled)
+                        cancelled=cancelled, sacct_answered=sacct)
 
 
 AT = "2026-12-07T10:00:00+0000"
@@ -96,6 +96,11 @@ SLURM_CASES = [
     (slurm("41_1", "running", squeue=False), "running", "", False),
     (slurm("41_6", "failed", squeue=False, sacct=False), "failed", "failed", True),
     (slurm("41_99", "running"), "failed", "left the queue while running (killed?)", True),
+    # sacct down (slurmdbd stopped): a job gone from squeue is not taken for failed, nor for ended
+    (slurm("41_99", "running", sacct=False), "unknown", "job 41_99 left the queue while running; sacct", False),
+    (slurm("41_99", "requeued", sacct=False), "unknown", "left the queue while requeued", False),
+    (slurm("41_99", sacct=False), "unknown", "left the queue before it started; sacct", False),
+    (slurm("41_99", "pending", sacct=False), "unknown", "left the queue before it started", False),  # resubmitted
     (slurm("41_99", "interrupted"), "cancelled", "stopped by a signal after a checkpoint", False),
     (slurm("41_99", "requeued", squeue=False, sacct=False), "running", "", False),
     (slurm(None), "unknown", "never submitted", False),

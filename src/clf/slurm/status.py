@@ -156,6 +156,7 @@ class SlurmSources:
     squeue_answered: bool         # squeue answered, so a missing row means the job left the queue
     job_id: str | None            # the job that runs it now (None: never submitted)
     cancelled: str | None = None  # when clf cancel cancelled that job (clf.slurm.cancels)
+    sacct_answered: bool = True   # sacct answered, so a missing row means Slurm has no record of the job
 
 
 @dataclass(frozen=True)
@@ -212,6 +213,14 @@ def _cancelled(s: SlurmSources) -> Verdict:
 
 
 SLURM_ACTIVE = ("PENDING", "RUNNING", "REQUEUED")
+NO_ACCOUNTING = "sacct (Slurm's accounting) did not answer, and only it can say how the job ended"
+
+
+def _left_unaccounted(s: SlurmSources) -> Verdict:
+    """Gone from the queue while sacct is down: scancel, a kill or the end; not taken for a failure."""
+    how = "before it started" if s.recorded in (None, PENDING) else f"while {s.recorded}"
+    return Verdict(UNKNOWN, f"job {s.job_id} left the queue {how}; {NO_ACCOUNTING} (cancelled? killed?): "
+                            "`clf status` tells once accounting is back")
 
 SLURM_RULES: tuple[Rule, ...] = (
     Rule("the run recorded 'completed'", lambda s: s.recorded == COMPLETED, lambda s: Verdict(COMPLETED)),
@@ -224,13 +233,15 @@ SLURM_RULES: tuple[Rule, ...] = (
          lambda s: Verdict(SLURM_STATES[s.accounted.state][0])),
     Rule("the run recorded 'failed' or 'cancelled'", lambda s: s.recorded in (FAILED, CANCELLED),
          lambda s: Verdict(s.recorded, s.recorded, failure=True)),
-    Rule("the run recorded an active state, squeue answered without it",
-         lambda s: s.recorded in ACTIVE and s.squeue_answered,
+    Rule("the run recorded an active state, squeue answered without it, sacct has no record",
+         lambda s: s.recorded in ACTIVE and s.squeue_answered and s.sacct_answered,
          lambda s: Verdict(FAILED, f"left the queue while {s.recorded} (killed?)", failure=True)),
     Rule("the run recorded 'interrupted'", lambda s: s.recorded == INTERRUPTED, lambda s: Verdict(CANCELLED, STOPPED)),
-    Rule("the run recorded a state (neither squeue nor sacct answered)", lambda s: s.recorded is not None,
+    Rule("the run recorded a state, squeue did not answer", lambda s: s.recorded is not None and not s.squeue_answered,
          lambda s: Verdict(RUNNING if s.recorded in ACTIVE else CANCELLED)),
     Rule("the run was never submitted", lambda s: s.job_id is None, lambda s: Verdict(UNKNOWN, "never submitted")),
+    Rule("squeue answered without the job, sacct did not answer", lambda s: s.squeue_answered and not s.sacct_answered,
+         _left_unaccounted),
     Rule("otherwise", lambda s: True, lambda s: Verdict(UNKNOWN, f"Slurm does not know job {s.job_id}")),
 )
 
@@ -275,7 +286,7 @@ def _merge_slurm(manifest: Manifest, run: RunEntry, files: RunFiles, info: Queue
                            queued=(info.squeue or {}).get(run.job_id or ""),
                            accounted=(info.sacct or {}).get(run.job_id or ""),
                            squeue_answered=info.squeue is not None, job_id=run.job_id,
-                           cancelled=entry.time if entry else None)
+                           cancelled=entry.time if entry else None, sacct_answered=info.sacct is not None)
     return row_status(manifest, run, run.job_id, files, decide(SLURM_RULES, sources))
 
 
