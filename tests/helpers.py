@@ -518,6 +518,11 @@ def manifest_runs(sweep: Path) -> dict[str, dict]:
     return {run["name"]: run for run in json.loads((sweep / "sweep.json").read_text())["runs"]}
 
 
+def runs_with(sweep: Path, override: str) -> list[str]:
+    """The names of the sweep's runs given ``override`` (a long path in a run's name is cut short)."""
+    return [name for name, run in manifest_runs(sweep).items() if override in run["overrides"]]
+
+
 def search_ended(sweep: Path) -> dict | None:
     record = halving_record(sweep) if (sweep / "halving.json").exists() else {}
     return record if record.get("finished") else None

@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import (FULL, GRID9, HALVING, TINY, check_rungs, halving_record, make_dataset, manifest_runs, metrics,
+from helpers import (FULL, runs_with, GRID9, HALVING, TINY, check_rungs, halving_record, make_dataset, manifest_runs, metrics,
                      one_line_error, popen_clf, reference_run, run_clf, same_weights, search_ended, train_args, wait_final,
                      wait_for)
 
@@ -155,7 +155,7 @@ def test_a_failed_run_does_not_stop_the_search_and_resubmit_failed_reruns_it_to_
             f"data.train={data.train},{missing}", *LOCAL_PARALLEL, check=True)
     record = wait_for(lambda: search_ended(sweep), 900, "the search to end")
     runs = [name for name in manifest_runs(sweep) if not name.startswith("halving-")]
-    bad = sorted(name for name in runs if "later" in name)
+    bad = sorted(runs_with(sweep, f"data.train={missing}"))
     assert len(runs) == 6 and len(bad) == 3
     first = record["rungs"][0]
     assert all(first["scores"][name] is None for name in bad)

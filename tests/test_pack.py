@@ -13,7 +13,7 @@ import signal
 from pathlib import Path
 
 import pytest
-from helpers import TINY, make_dataset, run_clf, same_weights, wait_final, wait_for
+from helpers import TINY, make_dataset, run_clf, runs_with, same_weights, wait_final, wait_for
 
 from clf.errors import ClfError
 from clf.slurm.pack import chunks
@@ -77,7 +77,7 @@ def test_a_failed_run_fails_alone_in_its_task_and_resubmit_failed_reruns_it(data
     run_clf("submit", f"sweep_dir={sweep}", *dataset.overrides, *TINY, f"data.train={dataset.train},{missing},{copy}",
             "cluster.runs_per_task=3", check=True)
     names = run_names(sweep)
-    bad = next(name for name in names if "later" in name)
+    [bad] = runs_with(sweep, f"data.train={missing}")
     assert names.index(bad) == 1  # the middle one of the task
     assert wait_final(sweep) == {name: "failed" if name == bad else "completed" for name in names}
     assert "train.csv" in record(sweep / "runs" / bad, "status.json")["error"]

@@ -30,7 +30,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from helpers import (REPO, TINY, assert_weights_close, attempt_times, checkpoint_step, clf_env, command_log, finish,
+from helpers import (REPO, TINY, runs_with, assert_weights_close, attempt_times, checkpoint_step, clf_env, command_log, finish,
                      make_dataset, one_line_error, require_slurm, run_clf, same_weights, states, torchrun, wait_final,
                      wait_for)
 
@@ -213,7 +213,7 @@ def test_a_run_that_raises_fails_alone_and_resubmit_failed_reruns_only_it(data, 
     sweep = tmp_path / "fails"
     submit(sweep, cleanup, *small.overrides, *TINY, f"data.train={small.train},{copy},{missing}")
     final = wait_final(sweep, 300)
-    bad = next(name for name in final if "later" in name)
+    [bad] = runs_with(sweep, f"data.train={missing}")
     assert final == {name: "failed" if name == bad else "completed" for name in final}
     row = next(r for r in status_json(sweep)["runs"] if r["name"] == bad)
     assert "train.csv" in row["detail"] and Path(row["log"]).exists()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import (REPO, TINY, attempt_times, clf_env, make_dataset, one_line_error, run_clf, same_weights, states,
+from helpers import (REPO, TINY, runs_with, attempt_times, clf_env, make_dataset, one_line_error, run_clf, same_weights, states,
                      wait_final, wait_for)
 
 from clf.config.compose import compose, to_container
@@ -233,7 +233,8 @@ def test_local_failure_is_reported_and_resubmit_failed_reruns_only_it(dataset, t
     run_clf("submit", f"sweep_dir={sweep}", *tiny(dataset), f"data.train={dataset.train},{missing}", check=True)
     assert run_clf("status", "--wait", str(sweep)).returncode == 1  # one run failed
     final = wait_final(sweep)
-    good, bad = sorted(final, key=lambda name: "later" in name)
+    [bad] = runs_with(sweep, f"data.train={missing}")
+    [good] = set(final) - {bad}
     assert (final[good], final[bad]) == ("completed", "failed")
     row = next(r for r in load_status(sweep).runs if r.name == bad)
     assert "train.csv" in row.detail and row.log and Path(row.log).exists()
