@@ -108,14 +108,18 @@ from pathlib import Path
 from clf import cli
 marker = Path(sys.argv[1])
 atexit.register(marker.write_text, "interpreter exited the usual way")
-if sys.argv[2] == "with-thread":  # a non-daemon thread that finishes its work after main returns
-    started = threading.Event()
+if sys.argv[2] == "with-thread":  # a non-daemon thread that finishes its work after clf decided how to exit
+    decided, check = threading.Event(), cli.nothing_else_running
+    def checked():
+        try:
+            return check()
+        finally:
+            decided.set()
+    cli.nothing_else_running = checked
     def work():
-        started.set()
-        threading.Event().wait(1.0)
+        decided.wait()
         (marker.parent / "thread-done").write_text("yes")
     threading.Thread(target=work).start()
-    started.wait()
 sys.argv = ["clf", "train", "--cfg", "model.num_heads=3"]
 cli.run()
 """
