@@ -51,21 +51,15 @@ from clf.train import checkpoint
 REPO = Path(__file__).resolve().parents[1]
 
 
-def wait_for(predicate, timeout: float, what: str, every: float | None = None):
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds.
-
-    ``every``: a fixed interval, for states that last only moments; by default the interval grows
-    from 0.25 s to 2 s, since most predicates run squeue, sacct or a ``clf`` process, whose CPU the
-    runs being waited for need on a 2-core machine."""
+def wait_for(predicate, timeout: float, what: str, every: float = 0.5):
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds. A
+    fixed interval: several waits catch a state that lasts a second or two (a run past step N)."""
     deadline = time.monotonic() + timeout
-    interval = every or 0.25
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
-        time.sleep(interval)
-        if every is None:
-            interval = min(2.0, interval * 1.3)
+        time.sleep(every)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
