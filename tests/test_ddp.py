@@ -121,3 +121,30 @@ def test_two_ranks_equal_one_rank_with_bigram_tokens(tmp_path):
     assert any(" " in token for token in json.loads(vocab))  # bigrams in it
     assert_weights_close(tmp_path / "one", tmp_path / "two", atol=1e-4)
     assert metrics(tmp_path / "one")["dev_f1"] == metrics(tmp_path / "two")["dev_f1"]
+
+
+SLURM_TASK_ENV = {"SUBMITIT_EXECUTOR": "slurm", "SLURM_JOB_ID": "4242", "SLURM_NTASKS": "2", "SLURM_PROCID": "1", "SLURM_LOCALID": "0",
+                  "SLURM_NODEID": "1", "SLURM_JOB_NODELIST": "gl[3001-3002]", "SLURM_JOB_NUM_NODES": "2"}
+
+
+def test_a_slurm_job_rendezvous_port_is_below_the_ephemeral_range_and_the_same_on_every_rank(monkeypatch):
+    """Rank 0's port must not be one an outgoing connection on its node may hold (EADDRINUSE
+    once failed a two-node job here, its other rank waiting); every rank derives the same one."""
+    from clf.train.distributed import MASTER_PORTS, _export_job_environment, master_port
+
+    for name in ("WORLD_SIZE", "RANK", "MASTER_ADDR", "MASTER_PORT", "LOCAL_RANK", "LOCAL_WORLD_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in SLURM_TASK_ENV.items():
+        monkeypatch.setenv(name, value)
+    _export_job_environment()
+    port = int(os.environ["MASTER_PORT"])
+    low, high = (int(p) for p in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    assert MASTER_PORTS[0] <= port <= MASTER_PORTS[1] < low and port == master_port("4242")
+    assert os.environ["RANK"] == "1" and os.environ["WORLD_SIZE"] == "2" and os.environ["MASTER_ADDR"] == "gl3001"
+    assert len({master_port(str(job)) for job in range(1000, 1100)}) > 90  # jobs side by side rarely share one
+
+    for name in ("WORLD_SIZE", "RANK", "MASTER_ADDR", "LOCAL_RANK", "LOCAL_WORLD_SIZE"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("MASTER_PORT", "29555")  # the user's own choice is kept
+    _export_job_environment()
+    assert os.environ["MASTER_PORT"] == "29555"

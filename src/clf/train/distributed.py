@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,14 +41,29 @@ class Dist:
         return self.rank == 0
 
 
+# rank 0's rendezvous port: below Linux's default ephemeral range (32768-60999), which submitit's
+# own choice (20000-60000) mostly falls in, so that no outgoing connection on the first node (any
+# process's, on a shared node) can hold it: seen as EADDRINUSE, with the other ranks left waiting
+MASTER_PORTS = (20000, 32767)
+
+
+def master_port(job_id: str) -> int:
+    """The same port on every rank of a job (each derives it from the job's id), another per job."""
+    return random.Random(f"clf-master-port-{job_id}").randint(*MASTER_PORTS)
+
+
 def _export_job_environment() -> None:
-    """Inside a Slurm/submitit job with several tasks, set the env:// variables."""
+    """Inside a Slurm/submitit job with several tasks, set the env:// variables (MASTER_PORT, if
+    not set already, from ``master_port``)."""
     if "WORLD_SIZE" in os.environ or int(os.environ.get("SLURM_NTASKS", os.environ.get("SUBMITIT_LOCAL_NTASKS", "1"))) <= 1:
         return
     try:
+        from submitit import JobEnvironment
         from submitit.helpers import TorchDistributedEnvironment
 
-        TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+        os.environ.setdefault("MASTER_PORT", str(master_port(JobEnvironment().job_id)))
+        # overwrite: MASTER_PORT is set above (submitit refuses to replace a variable otherwise)
+        TorchDistributedEnvironment().export(set_cuda_visible_devices=False, overwrite=True)
     except RuntimeError as exc:  # not inside a job submitit recognises
         log.warning("several tasks but no job environment to initialise torch.distributed from: %s", exc)
 
