@@ -123,6 +123,7 @@ def test_two_ranks_equal_one_rank_with_bigram_tokens(tmp_path):
     assert metrics(tmp_path / "one")["dev_f1"] == metrics(tmp_path / "two")["dev_f1"]
 
 
+TORCH_DISTRIBUTED_VARS = ("WORLD_SIZE", "RANK", "MASTER_ADDR", "MASTER_PORT", "LOCAL_RANK", "LOCAL_WORLD_SIZE")
 SLURM_TASK_ENV = {"SUBMITIT_EXECUTOR": "slurm", "SLURM_JOB_ID": "4242", "SLURM_NTASKS": "2", "SLURM_PROCID": "1", "SLURM_LOCALID": "0",
                   "SLURM_NODEID": "1", "SLURM_JOB_NODELIST": "gl[3001-3002]", "SLURM_JOB_NUM_NODES": "2"}
 
@@ -132,8 +133,9 @@ def test_a_slurm_job_rendezvous_port_is_below_the_ephemeral_range_and_the_same_o
     once failed a two-node job here, its other rank waiting); every rank derives the same one."""
     from clf.train.distributed import MASTER_PORTS, _export_job_environment, master_port
 
-    for name in ("WORLD_SIZE", "RANK", "MASTER_ADDR", "MASTER_PORT", "LOCAL_RANK", "LOCAL_WORLD_SIZE"):
-        monkeypatch.delenv(name, raising=False)
+    for name in TORCH_DISTRIBUTED_VARS:  # set, then removed: monkeypatch removes what export() sets, at the end
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     for name, value in SLURM_TASK_ENV.items():
         monkeypatch.setenv(name, value)
     _export_job_environment()
@@ -143,8 +145,14 @@ def test_a_slurm_job_rendezvous_port_is_below_the_ephemeral_range_and_the_same_o
     assert os.environ["RANK"] == "1" and os.environ["WORLD_SIZE"] == "2" and os.environ["MASTER_ADDR"] == "gl3001"
     assert len({master_port(str(job)) for job in range(1000, 1100)}) > 90  # jobs side by side rarely share one
 
-    for name in ("WORLD_SIZE", "RANK", "MASTER_ADDR", "LOCAL_RANK", "LOCAL_WORLD_SIZE"):
+    for name in TORCH_DISTRIBUTED_VARS:
         monkeypatch.delenv(name)
     monkeypatch.setenv("MASTER_PORT", "29555")  # the user's own choice is kept
     _export_job_environment()
     assert os.environ["MASTER_PORT"] == "29555"
+
+
+def test_the_rendezvous_test_leaves_no_torch_distributed_variable_behind():
+    """Later tests' clf processes inherit this process's environment: a WORLD_SIZE left here
+    would make each of them wait for ranks that never come."""
+    assert not set(TORCH_DISTRIBUTED_VARS) & set(os.environ)
