@@ -110,6 +110,9 @@ class CheckpointSaver:
         self.vocab, self.ctx = vocab, ctx
         self.device = next(model.parameters()).device  # whose CUDA random stream the checkpoint keeps
         self._best: dict[str, Any] | None = None     # the best weights, not yet in best.pt
+        # the run's config is fixed from here on: its YAML once, not at every checkpoint (each
+        # to_yaml took 10-50 ms, more than the rest of a small run's checkpoint)
+        self._config_yaml = to_yaml(cfg)
 
     def restore(self, ckpt: dict[str, Any]) -> TrainState:
         """Load a checkpoint (from ``load_resumable``) into the model, optimizer, scheduler and RNGs."""
@@ -142,7 +145,7 @@ class CheckpointSaver:
             self._write_best()
             payload = {"state": asdict(state), "model": self.model.state_dict(),
                        "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(), "rng": rng,
-                       "config_yaml": to_yaml(self.cfg), "vocab_fingerprint": self.vocab.fingerprint()}
+                       "config_yaml": self._config_yaml, "vocab_fingerprint": self.vocab.fingerprint()}
             if state.finished and self.cfg.train.keep_checkpoints == "best":
                 payload = final_record(payload)
             checkpoint.save_last(self.directory, payload)
