@@ -73,11 +73,13 @@ def process_runs(args: argparse.Namespace, tmp: Path, envs: dict[str, dict[str, 
 
 
 def import_seconds(env: dict[str, str], modules: str = "clf.cli, clf.train.loop", repeats: int = 3) -> float:
-    """Median wall time of a fresh ``python -c 'import MODULES'`` (interpreter start and exit included)."""
+    """Median wall time of a fresh ``python -c 'import MODULES'``: the interpreter's start included,
+    its teardown not (``os._exit``, as ``clf`` ends: tearing down torch's modules takes 0.5-0.6 s
+    that no clf process spends)."""
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", f"import {modules}"], env=env, check=True)
+        subprocess.run([sys.executable, "-c", f"import os, {modules}; os._exit(0)"], env=env, check=True)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
