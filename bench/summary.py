@@ -217,13 +217,34 @@ def cell(value: str) -> str:
     return value.replace("|", "\\|").replace("\n", " ")
 
 
-def summary(directory: Path) -> str:
-    outputs = stage_outputs(directory)
+def previous_rows(results: Path | None) -> dict[str, tuple[str, str]]:
+    """{figure: (its table line, its commit)} of the measured rows of the summary in ``results``."""
+    if results is None or not results.exists():
+        return {}
+    text = results.read_text()
+    if BEGIN not in text or END not in text:
+        return {}
+    rows = {}
+    for line in text.split(BEGIN, 1)[1].split(END, 1)[0].splitlines():
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
+        if len(cells) == 6 and cells[4] and cells[4] != "---":
+            rows[cells[0]] = (line.strip(), cells[4].split(",")[0].strip())
+    return rows
+
+
+def summary(directory: Path, previous: dict[str, tuple[str, str]] | None = None) -> str:
+    """The table; ``previous`` (``previous_rows``): the rows kept for stages with no output here."""
+    outputs, previous = stage_outputs(directory), previous or {}
     lines = ["| figure | target | measured | met | at (commit, date) | stage: command |",
              "| --- | --- | --- | --- | --- | --- |"]
+    kept: dict[str, str] = {}  # {stage: commit} of the rows kept from the previous table
     for row in ROWS:
         if row.stage not in outputs:
-            lines.append(f"| {row.figure} | {row.target} | not measured: no output of stage `{row.stage}` | | | |")
+            if row.figure in previous:
+                line, kept[row.stage] = previous[row.figure]
+                lines.append(line)
+            else:
+                lines.append(f"| {row.figure} | {row.target} | not measured: no output of stage `{row.stage}` | | | |")
             continue
         commit, date, command, text = outputs[row.stage]
         try:
@@ -237,8 +258,11 @@ def summary(directory: Path) -> str:
         short = re.sub(r"\S*/(bench/\S+\.(py|sh))", r"\1", short)
         lines.append(f"| {row.figure} | {row.target} | {cell(measured)} | {verdict} | {commit}, {date} | "
                      f"{row.stage}: `{cell(short)}` |")
-    commits = sorted({o[0] for o in outputs.values()})
+    commits = sorted({o[0] for o in outputs.values()} | set(kept.values()))
     lines += ["", f"Stages' commits: {', '.join(commits) or 'none'} (`bash bench/all.sh`; outputs in {directory})."]
+    if kept:
+        lines.append(f"Kept from the previous summary, with their commits (no output of these stages in "
+                     f"{directory}): {', '.join(kept)}.")
     return "\n".join(lines)
 
 
@@ -256,7 +280,7 @@ def main() -> None:
     parser.add_argument("--outputs", type=Path, default=Path("bench/out/all"))
     parser.add_argument("--write", type=Path, help="replace the summary between the markers of this file")
     args = parser.parse_args()
-    table = summary(args.outputs)
+    table = summary(args.outputs, previous_rows(args.write))
     print(table)
     if args.write:
         write_into(args.write, table)
