@@ -16,6 +16,7 @@
 # gpu (gpu_check.sh: skipped without a GPU).
 # Environment: PYTHON (default .venv/bin/python), DATA (IMDB, default ../shared/data/imdb),
 # CASED_VECTORS (the homework's case-kept vectors, default ../shared/data/imdb-w2v).
+# The quality stage needs fastText (`pip install -e '.[bench]'`): checked before any stage runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STAGES=(vectors defaults size overhead core aggregate slurm pack workers demo w2v-speed w2v-quality quality halving gpu)
@@ -61,6 +62,11 @@ stage() {
   mv "$file.tmp" "$file"
   tail -n 3 "$file" >&2
 }
+
+if wanted quality && ! "$py" -c "import fasttext" 2>/dev/null; then
+  echo "bench/all.sh: stage quality needs fastText: $py -m pip install -e '.[bench]' (or --skip quality)" >&2
+  exit 2
+fi
 
 b="nice -n 5 $py"
 if wanted vectors || wanted defaults || wanted size || wanted overhead || wanted core; then

@@ -130,6 +130,15 @@ def fasttext_lines(texts: list[str], lowercase: bool) -> list[str]:
     return _LINES[key]
 
 
+def require_fasttext() -> None:
+    """Fail before any training (ours takes most of the bench's time) when fastText is missing."""
+    try:
+        import fasttext  # noqa: F401
+    except ImportError:
+        raise SystemExit("bench/quality.py: fastText is not installed: pip install -e '.[bench]' "
+                         "(or --no-fasttext for our side alone)") from None
+
+
 def fasttext_run(records: dict, work: Path, seed: int, lowercase: bool = False, **params) -> dict:
     """Train on train, F1 on dev and test (positive class 1); seconds of training."""
     import fasttext
@@ -234,6 +243,8 @@ def main() -> None:
     parser.add_argument("--fasttext-only", action="store_true",
                         help="fastText's side only (its results are kept for a later run of ours)")
     args = parser.parse_args()
+    if args.fasttext:
+        require_fasttext()
     out, seeds, tag = args.out.resolve(), tuple(args.seeds), f"-{args.tag}" if args.tag else ""
     # the shipped vectors are word2vec's defaults on the case-kept tokens: not for --w2v candidates
     imdb_vectors = args.imdb_vectors.resolve() if args.imdb_vectors and not args.w2v else None
