@@ -11,8 +11,8 @@
 # defaults, made once: 6), defaults (issue 12's defaults, the previous ones and the shipped
 # defaults, 3 seeds each, side by side: 4), size (run_size.py: 1), overhead (overhead_bench.py: 4),
 # core (core_bench.py --defaults: 5), aggregate (1), slurm (slurm_bench.py, the local cluster: 3),
-# pack (pack_bench.py: 5), workers (worker_bench.py: 40), demo (launch/demo.sh: 2), w2v-speed (15), w2v-quality (20),
-# quality (quality.py, five datasets against fastText: 90), halving (halving_bench.py: 50),
+# pack (pack_bench.py: 5), workers (worker_bench.py: 40), demo (launch/demo.sh: 2), w2v-speed (15), w2v-quality (15),
+# quality (quality.py, five datasets against fastText: 25), halving (halving_bench.py: 8),
 # gpu (gpu_check.sh: skipped without a GPU).
 # Environment: PYTHON (default .venv/bin/python), DATA (IMDB, default ../shared/data/imdb),
 # CASED_VECTORS (the homework's case-kept vectors, default ../shared/data/imdb-w2v).

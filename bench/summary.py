@@ -147,7 +147,7 @@ def halving_row(text: str) -> Figure:
 
 def w2v_quality_row(text: str) -> Figure:
     ours = grab(r"^\| ours, trained\s*\| ([\d.]+ ± [\d.]+)", text).group(1)
-    random = grab(r"^\| random\S*\s*\| ([\d.]+ ± [\d.]+)", text).group(1)
+    random = grab(r"^\| random[\w ,]*?\s*\| ([\d.]+ ± [\d.]+)", text).group(1)  # "random init, trained"
     return f"ours {ours} vs random {random}", float(ours.split()[0]) >= float(random.split()[0])
 
 
